@@ -1,0 +1,17 @@
+// Creation of one SO_REUSEPORT listening socket (TCP) or bound socket (UDP), non-blocking.
+#pragma once
+
+#include "herdless/address.h"
+#include "herdless/error.h"
+#include "herdless/fd.h"
+
+namespace herdless {
+
+// socket + SO_REUSEPORT + bind (+ listen(backlog) for TCP). On EADDRINUSE the Error names
+// the usual cause: a socket without SO_REUSEPORT, or one of another user, holds the address.
+Result<Fd> open_reuseport_socket(const ListenAddress& address, int backlog);
+
+// The address a socket is bound to (resolves port 0 to the port the kernel chose).
+Result<ListenAddress> bound_address(int fd, Transport transport);
+
+}  // namespace herdless

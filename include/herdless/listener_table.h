@@ -1,0 +1,45 @@
+// ListenerTable: the supervisor's listening sockets, one per worker slot per listen address.
+// Slot i of every address belongs to worker i; a replacement worker takes the same sockets.
+#pragma once
+
+#include <vector>
+
+#include "herdless/address.h"
+#include "herdless/error.h"
+#include "herdless/fd.h"
+
+namespace herdless {
+
+class ListenerTable {
+ public:
+  ListenerTable() = default;
+
+  // Opens `slots` sockets per address. A port 0 is resolved by the first socket and shared
+  // by the others. Sockets of `previous` whose requested URL reappears are reused (and
+  // resized), so a reload keeps the queues of unchanged addresses.
+  static Result<ListenerTable> open(const std::vector<ListenAddress>& requested, int slots, int backlog,
+                                    ListenerTable* previous = nullptr);
+
+  int slots() const { return slots_; }
+  // The addresses as bound (port 0 resolved), in the order requested.
+  std::vector<ListenAddress> bound_addresses() const;
+  // The sockets of one slot, one per address, in address order.
+  std::vector<int> slot_fds(int slot) const;
+  // The transports of the addresses, in the same order as slot_fds().
+  std::vector<Transport> transports() const;
+  // True when `requested` names the same addresses as this table was opened with.
+  bool same_addresses(const std::vector<ListenAddress>& requested) const;
+
+ private:
+  struct Group {
+    ListenAddress requested;
+    ListenAddress bound;
+    std::vector<Fd> sockets;  // index = slot
+  };
+  static Result<void> grow(Group& group, int slots, int backlog);
+
+  std::vector<Group> groups_;
+  int slots_ = 0;
+};
+
+}  // namespace herdless

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages herdless needs to build, test and benchmark; idempotent:
+# does nothing (and needs no network) when every package is already installed.
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libfmt-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang llvm libbpf-dev bpftool libcap-dev
+  iproute2 procps nginx wrk gnuplot-nox
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+echo "installing: ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

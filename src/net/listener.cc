@@ -1,0 +1,43 @@
+// SO_REUSEPORT socket creation.
+#include "herdless/listener.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+namespace herdless {
+
+Result<Fd> open_reuseport_socket(const ListenAddress& address, int backlog) {
+  const int type = address.transport == Transport::tcp ? SOCK_STREAM : SOCK_DGRAM;
+  Fd fd(::socket(address.family(), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return sys_error("socket", address.url());
+  const int one = 1;
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    return sys_error("setsockopt(SO_REUSEPORT)", address.url());
+  }
+  if (address.family() == AF_INET6 &&
+      ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
+    return sys_error("setsockopt(IPV6_V6ONLY)", address.url());
+  }
+  if (::bind(fd.get(), address.sockaddr_ptr(), address.length) != 0) {
+    if (errno == EADDRINUSE) {
+      return sys_error("bind", address.url() +
+                                   " (held by a socket without SO_REUSEPORT or by another user)");
+    }
+    return sys_error("bind", address.url());
+  }
+  if (address.transport == Transport::tcp && ::listen(fd.get(), backlog) != 0) {
+    return sys_error("listen", address.url());
+  }
+  return fd;
+}
+
+Result<ListenAddress> bound_address(int fd, Transport transport) {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0) {
+    return sys_error("getsockname", "fd " + std::to_string(fd));
+  }
+  return address_from_sockaddr(storage, length, transport);
+}
+
+}  // namespace herdless

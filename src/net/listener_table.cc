@@ -1,0 +1,82 @@
+// ListenerTable: opening, reusing and resizing the per-slot SO_REUSEPORT sockets.
+#include "herdless/listener_table.h"
+
+#include <algorithm>
+
+#include "herdless/listener.h"
+
+namespace herdless {
+
+Result<void> ListenerTable::grow(Group& group, int slots, int backlog) {
+  while (static_cast<int>(group.sockets.size()) < slots) {
+    // Every slot after the first binds the port the first one got, so port 0 is shared.
+    const ListenAddress& target = group.sockets.empty() ? group.requested : group.bound;
+    auto fd = open_reuseport_socket(target, backlog);
+    if (!fd) return std::unexpected(fd.error());
+    if (group.sockets.empty()) {
+      auto bound = bound_address(fd->get(), group.requested.transport);
+      if (!bound) return std::unexpected(bound.error());
+      group.bound = *bound;
+    }
+    group.sockets.push_back(std::move(*fd));
+  }
+  group.sockets.resize(static_cast<size_t>(slots));  // closes the sockets of removed slots
+  return {};
+}
+
+Result<ListenerTable> ListenerTable::open(const std::vector<ListenAddress>& requested, int slots,
+                                          int backlog, ListenerTable* previous) {
+  ListenerTable table;
+  table.slots_ = slots;
+  for (const ListenAddress& address : requested) {
+    Group group;
+    group.requested = address;
+    if (previous != nullptr) {
+      auto& old = previous->groups_;
+      auto it = std::find_if(old.begin(), old.end(), [&](const Group& g) { return g.requested == address; });
+      if (it != old.end()) {
+        group = std::move(*it);
+        old.erase(it);
+      }
+    }
+    auto grown = grow(group, slots, backlog);
+    if (!grown) {
+      // Hand reused groups back so a failed reload leaves the previous table intact.
+      if (previous != nullptr) {
+        for (auto& g : table.groups_) previous->groups_.push_back(std::move(g));
+        if (!group.sockets.empty() && group.bound.length != 0) previous->groups_.push_back(std::move(group));
+      }
+      return std::unexpected(grown.error());
+    }
+    table.groups_.push_back(std::move(group));
+  }
+  return table;
+}
+
+std::vector<ListenAddress> ListenerTable::bound_addresses() const {
+  std::vector<ListenAddress> out;
+  for (const Group& g : groups_) out.push_back(g.bound);
+  return out;
+}
+
+std::vector<int> ListenerTable::slot_fds(int slot) const {
+  std::vector<int> out;
+  for (const Group& g : groups_) out.push_back(g.sockets.at(static_cast<size_t>(slot)).get());
+  return out;
+}
+
+std::vector<Transport> ListenerTable::transports() const {
+  std::vector<Transport> out;
+  for (const Group& g : groups_) out.push_back(g.requested.transport);
+  return out;
+}
+
+bool ListenerTable::same_addresses(const std::vector<ListenAddress>& requested) const {
+  if (requested.size() != groups_.size()) return false;
+  for (size_t i = 0; i < requested.size(); ++i) {
+    if (!(requested[i] == groups_[i].requested)) return false;
+  }
+  return true;
+}
+
+}  // namespace herdless
