@@ -1,0 +1,75 @@
+// `herdless serve`: flags -> Settings -> ServeConfig -> Supervisor.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <map>
+
+#include "commands.h"
+#include "herdless/serve_config.h"
+#include "herdless/supervisor.h"
+
+namespace herdless::cli {
+namespace {
+
+struct ServeFlags {
+  std::vector<std::string> listen;
+  std::map<std::string, std::string> values;  // key -> flag value
+  std::string config_path;
+  CLI::App* command = nullptr;
+};
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "herdless: %s\n", message.c_str());
+  return kExitBadInput;
+}
+
+int run_serve(ServeFlags& flags) {
+  Settings from_flags;
+  for (const std::string& url : flags.listen) from_flags.push_back({"listen", url});
+  for (const auto& [key, value] : flags.values) {
+    if (flags.command->count("--" + key) > 0) from_flags.push_back({key, value});
+  }
+  Settings from_file;
+  std::optional<std::string> config_path;
+  if (!flags.config_path.empty()) {
+    config_path = flags.config_path;
+    auto read = read_config_file(flags.config_path);
+    if (!read) return fail(read.error().message());
+    from_file = std::move(*read);
+  }
+  auto config = resolve_serve_config(from_file, from_flags);
+  if (!config) return fail(config.error().message());
+
+  auto supervisor = Supervisor::create(SupervisorOptions{*config, from_flags, config_path});
+  if (!supervisor) return fail(supervisor.error().message());
+  return (*supervisor)->run();
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int& exit_code) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* serve = app.add_subcommand("serve", "Run the server: a supervisor and its workers");
+  flags->command = serve;
+  serve->add_option("--listen", flags->listen, "tcp://HOST:PORT, repeatable (default tcp://0.0.0.0:10013)");
+  struct Flag {
+    const char* key;
+    const char* help;
+  };
+  static const Flag options[] = {
+      {"workers", "Worker count (default: number of CPUs)"},
+      {"mode", "process|thread (default process)"},
+      {"backlog", "listen() backlog per socket (default 4096)"},
+      {"service", "hello|echo (default hello)"},
+      {"message", "hello's reply; {worker} = worker index, \\n = newline (default 'hello world.')"},
+      {"idle-timeout", "Close connections idle this long (default 60s)"},
+      {"max-conns", "Connections per worker before it stops accepting (default 100000)"},
+      {"drain-timeout", "On stop, wait this long for active connections (default 10s)"},
+      {"admin", "HOST:PORT of /stats and /metrics, or 'off' (default 127.0.0.1:10014)"},
+  };
+  for (const Flag& f : options) serve->add_option(std::string("--") + f.key, flags->values[f.key], f.help);
+  serve->add_option("--config", flags->config_path, "TOML file with the same keys; flags override it");
+  serve->callback([flags, &exit_code] { exit_code = run_serve(*flags); });
+}
+
+}  // namespace herdless::cli

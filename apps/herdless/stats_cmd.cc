@@ -1,0 +1,73 @@
+// `herdless stats`: fetches /stats from a running server and prints a per-worker table with
+// each worker's share of accepted connections as a bar, or the raw JSON.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "herdless/http_get.h"
+
+namespace herdless::cli {
+namespace {
+
+struct StatsFlags {
+  std::string admin = "127.0.0.1:10014";
+  bool json = false;
+};
+
+std::string bar(double share, int width) {
+  const int filled = static_cast<int>(share * width + 0.5);
+  std::string out;
+  for (int i = 0; i < width; ++i) out += i < filled ? "#" : ".";
+  return out;
+}
+
+int run_stats(const StatsFlags& flags) {
+  auto address = parse_host_port(flags.admin);
+  if (!address) {
+    std::fprintf(stderr, "herdless: %s\n", address.error().message().c_str());
+    return kExitBadInput;
+  }
+  auto body = http_get(*address, "/stats");
+  if (!body) {
+    std::fprintf(stderr, "herdless: %s\n", body.error().message().c_str());
+    return 1;
+  }
+  if (flags.json) {
+    std::fputs(body->c_str(), stdout);
+    return 0;
+  }
+  const nlohmann::json stats = nlohmann::json::parse(*body, nullptr, false);
+  if (stats.is_discarded() || !stats.contains("workers")) {
+    std::fprintf(stderr, "herdless: malformed /stats from %s\n", flags.admin.c_str());
+    return 1;
+  }
+  for (const auto& listener : stats["listeners"]) fmt::print("listener {}\n", listener.value("url", "?"));
+  uint64_t total = 0;
+  for (const auto& w : stats["workers"]) total += w.value("accepted", uint64_t{0});
+  fmt::print("{:>6} {:>8} {:>12} {:>8} {:>12} {:>7} {:>8} {:>9}  {}\n", "worker", "pid", "accepted", "active",
+             "closed", "errors", "restarts", "beat(ms)", "share of accepted");
+  for (const auto& w : stats["workers"]) {
+    const uint64_t accepted = w.value("accepted", uint64_t{0});
+    const double share = total == 0 ? 0.0 : static_cast<double>(accepted) / static_cast<double>(total);
+    fmt::print("{:>6} {:>8} {:>12} {:>8} {:>12} {:>7} {:>8} {:>9}  {} {:5.1f}%\n", w.value("id", 0),
+               w.value("pid", 0), accepted, w.value("active", int64_t{0}), w.value("closed", uint64_t{0}),
+               w.value("errors", uint64_t{0}), w.value("restarts", uint64_t{0}),
+               w.value("heartbeat_age_ms", int64_t{0}), bar(share, 30), share * 100.0);
+  }
+  fmt::print("total accepted {}\n", total);
+  return 0;
+}
+
+}  // namespace
+
+void add_stats_command(CLI::App& app, int& exit_code) {
+  auto flags = std::make_shared<StatsFlags>();
+  CLI::App* stats = app.add_subcommand("stats", "Show a running server's per-worker statistics");
+  stats->add_option("--admin", flags->admin, "HOST:PORT of the server's admin endpoint")->capture_default_str();
+  stats->add_flag("--json", flags->json, "Print the raw /stats JSON");
+  stats->callback([flags, &exit_code] { exit_code = run_stats(*flags); });
+}
+
+}  // namespace herdless::cli

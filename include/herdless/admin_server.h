@@ -1,0 +1,52 @@
+// AdminServer: the supervisor's small HTTP endpoint: GET /metrics (Prometheus text) and
+// GET /stats (JSON). Runs in the supervisor's loop; one request per connection.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "herdless/address.h"
+#include "herdless/connection.h"
+#include "herdless/event_loop.h"
+#include "herdless/stats_snapshot.h"
+
+namespace herdless {
+
+class AdminServer final : public ConnectionOwner {
+ public:
+  using SnapshotFn = std::function<StatsSnapshot()>;
+
+  static Result<std::unique_ptr<AdminServer>> create(EventLoop& loop, const ListenAddress& address,
+                                                     SnapshotFn snapshot);
+  ~AdminServer() override;
+
+  const ListenAddress& address() const { return bound_; }
+  int listen_fd() const { return listen_.get(); }
+
+  EventLoop& loop() override { return loop_; }
+  void on_data(Connection& conn, std::string_view data) override;
+  void on_peer_closed(Connection& conn) override;
+  void on_activity(Connection&) override {}
+  void on_closed(Connection& conn, bool error) override;
+
+  // The response to one request head ("GET /stats HTTP/1.1\r\n..."), status line included.
+  std::string respond(std::string_view request_head) const;
+
+ private:
+  AdminServer(EventLoop& loop, SnapshotFn snapshot);
+  void accept_ready();
+
+  static constexpr size_t kMaxRequest = 8192;
+  static constexpr size_t kMaxConnections = 64;
+
+  EventLoop& loop_;
+  SnapshotFn snapshot_;
+  Fd listen_;
+  ListenAddress bound_;
+  CallbackHandler accept_handler_;
+  std::unordered_map<Connection*, std::string> requests_;  // partial request heads
+};
+
+}  // namespace herdless

@@ -1,0 +1,78 @@
+// Connection: one accepted TCP connection inside a worker's loop: buffered writes with
+// backpressure (stop reading while too much output is pending), close-after-flush, and a
+// place in the worker's idle list.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "herdless/event_loop.h"
+#include "herdless/fd.h"
+
+namespace herdless {
+
+class ConnectionOwner;
+
+class Connection final : public EventHandler {
+ public:
+  // Output pending above this stops reading until it drains (backpressure).
+  static constexpr size_t kHighWatermark = 256 * 1024;
+
+  Connection(ConnectionOwner& owner, int fd);
+
+  // Sends now what the socket takes and buffers the rest.
+  void write(std::string_view data);
+  // Closes once all output is sent (at once when none is pending).
+  void finish();
+  // Closes now (an error, an idle timeout, the end of a drain).
+  void close();
+
+  bool closed() const { return !fd_; }
+  int fd() const { return fd_.get(); }
+  int64_t last_active_ns() const { return last_active_ns_; }
+
+  // Registers, updates or drops the epoll interest to match wanted_events().
+  void refresh_interest();
+
+  // The epoll interest this connection needs now (0: none, e.g. a hello fully sent).
+  uint32_t wanted_events() const;
+  void on_events(uint32_t events) override;
+
+  // Intrusive links of the owner's idle list (least recently active first).
+  Connection* idle_prev = nullptr;
+  Connection* idle_next = nullptr;
+
+ private:
+  void flush();
+  void fail();  // a socket error: close and count it
+  void shut(bool error);
+  void read_ready();
+  void touch();
+
+  ConnectionOwner& owner_;
+  Fd fd_;
+  std::string out_;
+  size_t out_offset_ = 0;
+  bool finishing_ = false;
+  bool reading_ = true;
+  bool registered_ = false;
+  uint32_t registered_events_ = 0;
+  int64_t last_active_ns_ = 0;
+};
+
+// What a Connection needs from the worker that owns it.
+class ConnectionOwner {
+ public:
+  virtual ~ConnectionOwner() = default;
+  virtual EventLoop& loop() = 0;
+  // Bytes arrived (a view into a buffer valid only during the call).
+  virtual void on_data(Connection& conn, std::string_view data) = 0;
+  // The peer closed its side (read returned 0).
+  virtual void on_peer_closed(Connection& conn) = 0;
+  virtual void on_activity(Connection& conn) = 0;
+  // The connection closed itself; the owner frees it after the current batch.
+  virtual void on_closed(Connection& conn, bool error) = 0;
+};
+
+}  // namespace herdless

@@ -1,0 +1,55 @@
+// ServeConfig: every setting of `herdless serve`, resolved from defaults, then the TOML config
+// file, then command-line flags (a flag overrides the file). The same keys name a setting in
+// all three places: "listen", "workers", "idle-timeout", ...
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "herdless/address.h"
+#include "herdless/error.h"
+
+namespace herdless {
+
+enum class WorkerMode { process, thread };
+enum class ServiceKind { hello, echo };
+
+struct ServeConfig {
+  std::vector<ListenAddress> listen;
+  int workers = 1;
+  WorkerMode mode = WorkerMode::process;
+  int backlog = 4096;
+  ServiceKind service = ServiceKind::hello;
+  std::string message = "hello world.";  // escapes expanded; "{worker}" kept for each worker
+  std::chrono::milliseconds idle_timeout{60'000};
+  int max_conns = 100'000;  // per worker
+  std::chrono::milliseconds drain_timeout{10'000};
+  std::optional<ListenAddress> admin;
+};
+
+// One "key = value" as given by a flag or a config file entry, before validation.
+struct Setting {
+  std::string key;
+  std::string value;
+};
+using Settings = std::vector<Setting>;
+
+// The defaults: listen tcp://0.0.0.0:10013, one worker per CPU, admin on 127.0.0.1:10014.
+ServeConfig default_serve_config();
+
+// Reads a TOML file into settings; unknown keys and wrong types are errors.
+Result<Settings> read_config_file(const std::string& path);
+
+// Applies `file` then `flags` to the defaults and validates. Within one source, the first
+// "listen" replaces the inherited list and later ones add to it.
+Result<ServeConfig> resolve_serve_config(const Settings& file, const Settings& flags);
+
+// "hello\\n" -> "hello" + newline; also \\r, \\t, \\\\.
+std::string expand_escapes(std::string_view text);
+
+// Replaces every "{worker}" with the worker index.
+std::string expand_worker(std::string_view message, int worker);
+
+}  // namespace herdless

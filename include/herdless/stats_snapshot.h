@@ -1,0 +1,38 @@
+// StatsSnapshot: a point-in-time copy of the supervisor's view (listeners, per-worker
+// counters) and its two renderings: /stats JSON and /metrics Prometheus text.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "herdless/worker_counters.h"
+
+namespace herdless {
+
+struct WorkerSnapshot {
+  int id = 0;
+  int pid = 0;
+  uint64_t accepted = 0;
+  int64_t active = 0;
+  uint64_t closed = 0;
+  uint64_t errors = 0;
+  uint64_t restarts = 0;
+  int64_t heartbeat_age_ms = 0;
+};
+
+struct StatsSnapshot {
+  std::vector<std::string> listeners;  // bound URLs
+  std::string mode;                    // "process" or "thread"
+  std::vector<WorkerSnapshot> workers;
+};
+
+// Reads slots [0, workers) of the table.
+std::vector<WorkerSnapshot> snapshot_workers(const StatsTable& table, int workers);
+
+nlohmann::json to_json(const StatsSnapshot& snapshot);
+std::string to_prometheus(const StatsSnapshot& snapshot);
+
+}  // namespace herdless

@@ -1,0 +1,82 @@
+// Worker: one epoll loop serving one slot's listening sockets. Accepts in batches, runs a
+// Service on each connection, enforces --max-conns and --idle-timeout, survives EMFILE
+// without spinning, publishes its counters and heartbeat, and drains on stop.
+// Runs in a forked process (--mode process) or a thread (--mode thread).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "herdless/connection.h"
+#include "herdless/event_loop.h"
+#include "herdless/fd.h"
+#include "herdless/serve_config.h"
+#include "herdless/service.h"
+#include "herdless/timer.h"
+#include "herdless/worker_counters.h"
+
+namespace herdless {
+
+struct WorkerOptions {
+  int index = 0;
+  std::vector<Fd> listeners;  // this slot's sockets, one per listen address
+  ServiceKind service = ServiceKind::hello;
+  std::string message;  // "{worker}" not yet expanded
+  std::chrono::milliseconds idle_timeout{60'000};
+  int max_conns = 100'000;
+  std::chrono::milliseconds drain_timeout{10'000};
+  WorkerCounters* counters = nullptr;
+  bool stop_on_signals = false;  // process mode: SIGTERM/SIGINT (blocked) start the drain
+};
+
+class Worker final : public ConnectionOwner {
+ public:
+  static Result<std::unique_ptr<Worker>> create(WorkerOptions options);
+  ~Worker() override;
+
+  // Serves until a stop is requested, then drains; returns the exit code (0).
+  int run();
+  // Any thread: stop accepting and drain.
+  void request_stop() { loop_.stop(); }
+
+  EventLoop& loop() override { return loop_; }
+  void on_data(Connection& conn, std::string_view data) override;
+  void on_peer_closed(Connection& conn) override;
+  void on_activity(Connection& conn) override;
+  void on_closed(Connection& conn, bool error) override;
+
+ private:
+  class Acceptor;
+  Worker(WorkerOptions options, EventLoop loop);
+
+  Result<void> start();
+  void accept_from(Acceptor& acceptor, int budget);
+  void set_accepting(bool on);
+  void sweep_idle();
+  void drain();
+  void free_closed();
+  void link_idle(Connection& conn);
+  void unlink_idle(Connection& conn);
+  void heartbeat();
+
+  WorkerOptions options_;
+  EventLoop loop_;
+  std::unique_ptr<Service> service_;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  std::unique_ptr<Timer> tick_;         // heartbeat + idle sweep
+  std::unique_ptr<Timer> retry_accept_;  // after EMFILE/ENFILE
+  Fd signal_fd_;
+  std::unique_ptr<CallbackHandler> signal_handler_;
+
+  Connection* idle_head_ = nullptr;  // least recently active
+  Connection* idle_tail_ = nullptr;
+  std::vector<Connection*> closed_;  // freed after each batch
+  int64_t active_ = 0;
+  bool accepting_ = false;
+  bool out_of_fds_ = false;
+  int64_t last_sweep_ns_ = 0;
+};
+
+}  // namespace herdless

@@ -1,0 +1,44 @@
+// Starting a worker for one slot, as a forked process (--mode process) or a thread
+// (--mode thread), and the handle the supervisor keeps to stop it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <vector>
+
+#include "herdless/error.h"
+#include "herdless/serve_config.h"
+#include "herdless/worker_counters.h"
+
+namespace herdless {
+
+struct LaunchSpec {
+  int slot = 0;
+  std::vector<int> listen_fds;  // the slot's sockets (the supervisor keeps owning them)
+  const ServeConfig* config = nullptr;
+  WorkerCounters* counters = nullptr;
+};
+
+class RunningWorker {
+ public:
+  virtual ~RunningWorker() = default;
+  // Starts the drain: stop accepting, finish active connections (up to --drain-timeout).
+  virtual void stop() = 0;
+  // Ends it now (process: SIGKILL; a thread cannot be killed and ends at its drain deadline).
+  virtual void kill() = 0;
+  // The process id (the supervisor's own pid for a thread).
+  virtual pid_t pid() const = 0;
+  // Thread mode: true once the thread has returned (it is then joined).
+  virtual bool reap_if_finished() = 0;
+};
+
+// fork(): the child closes every descriptor but stdio and the slot's sockets, runs a Worker
+// and _exit()s. The caller must be single-threaded.
+Result<std::unique_ptr<RunningWorker>> launch_process_worker(const LaunchSpec& spec);
+
+// A thread that runs a Worker on dup()s of the slot's sockets; writes to `notify_fd`
+// (an eventfd) when it returns.
+Result<std::unique_ptr<RunningWorker>> launch_thread_worker(const LaunchSpec& spec, int notify_fd);
+
+}  // namespace herdless

@@ -1,0 +1,175 @@
+// Resolution and validation of ServeConfig from defaults, a TOML file and flags.
+#include "herdless/serve_config.h"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <fstream>
+#include <toml++/toml.h>
+
+#include "herdless/duration.h"
+
+namespace herdless {
+namespace {
+
+constexpr int kMaxWorkers = 1024;
+
+Result<int> parse_int(const Setting& s, int min, int max) {
+  int value = 0;
+  auto [ptr, ec] = std::from_chars(s.value.data(), s.value.data() + s.value.size(), value);
+  if (s.value.empty() || ec != std::errc{} || ptr != s.value.data() + s.value.size() || value < min ||
+      value > max) {
+    return input_error("invalid " + s.key,
+                       "'" + s.value + "' (want an integer from " + std::to_string(min) + " to " +
+                           std::to_string(max) + ")");
+  }
+  return value;
+}
+
+Result<std::chrono::milliseconds> parse_positive_duration(const Setting& s) {
+  auto d = parse_duration(s.value);
+  if (!d || d->count() <= 0) return input_error("invalid " + s.key, "'" + s.value + "' (want e.g. 500ms, 60s)");
+  return *d;
+}
+
+Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced) {
+  if (s.key == "listen") {
+    auto address = parse_listen_url(s.value);
+    if (!address) return std::unexpected(address.error());
+    if (address->transport != Transport::tcp) return input_error("unsupported transport (only tcp:// for now)", s.value);
+    if (!listen_replaced) config.listen.clear();
+    listen_replaced = true;
+    config.listen.push_back(*address);
+  } else if (s.key == "workers") {
+    auto v = parse_int(s, 1, kMaxWorkers);
+    if (!v) return std::unexpected(v.error());
+    config.workers = *v;
+  } else if (s.key == "backlog") {
+    auto v = parse_int(s, 1, 1 << 20);
+    if (!v) return std::unexpected(v.error());
+    config.backlog = *v;
+  } else if (s.key == "max-conns") {
+    auto v = parse_int(s, 1, 10'000'000);
+    if (!v) return std::unexpected(v.error());
+    config.max_conns = *v;
+  } else if (s.key == "mode") {
+    if (s.value == "process") config.mode = WorkerMode::process;
+    else if (s.value == "thread") config.mode = WorkerMode::thread;
+    else return input_error("invalid mode", "'" + s.value + "' (want process or thread)");
+  } else if (s.key == "service") {
+    if (s.value == "hello") config.service = ServiceKind::hello;
+    else if (s.value == "echo") config.service = ServiceKind::echo;
+    else return input_error("invalid service", "'" + s.value + "' (want hello or echo)");
+  } else if (s.key == "message") {
+    config.message = expand_escapes(s.value);
+  } else if (s.key == "idle-timeout" || s.key == "drain-timeout") {
+    auto d = parse_positive_duration(s);
+    if (!d) return std::unexpected(d.error());
+    (s.key == "idle-timeout" ? config.idle_timeout : config.drain_timeout) = *d;
+  } else if (s.key == "admin") {
+    if (s.value.empty() || s.value == "off") {
+      config.admin.reset();
+    } else {
+      auto address = parse_host_port(s.value);
+      if (!address) return std::unexpected(address.error());
+      config.admin = *address;
+    }
+  } else {
+    return input_error("unknown setting", "'" + s.key + "'");
+  }
+  return {};
+}
+
+// A TOML value as the string a flag would carry.
+std::optional<std::string> scalar_text(const toml::node& node) {
+  if (auto s = node.value<std::string>()) return *s;
+  if (node.is_integer()) return std::to_string(node.as_integer()->get());
+  if (node.is_floating_point()) return std::to_string(node.as_floating_point()->get());
+  return std::nullopt;
+}
+
+}  // namespace
+
+ServeConfig default_serve_config() {
+  ServeConfig config;
+  config.listen.push_back(*parse_listen_url("tcp://0.0.0.0:10013"));
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  config.workers = cpus > 0 ? static_cast<int>(std::min<long>(cpus, kMaxWorkers)) : 1;
+  config.admin = *parse_host_port("127.0.0.1:10014");
+  return config;
+}
+
+Result<Settings> read_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return sys_error("cannot read config file", path);
+  toml::table parsed;
+  try {  // toml++ reports parse errors by exception; this is start-up code, not the data path
+    parsed = toml::parse(in, path);
+  } catch (const toml::parse_error& err) {
+    return input_error("invalid config file", path + ":" + std::to_string(err.source().begin.line) + ": " +
+                                                  std::string(err.description()));
+  }
+  Settings settings;
+  for (const auto& [key, node] : parsed) {
+    const std::string name(key.str());
+    if (const toml::array* list = node.as_array()) {
+      if (name != "listen") return input_error("invalid config file", path + ": '" + name + "' takes one value");
+      for (const toml::node& item : *list) {
+        auto text = item.value<std::string>();
+        if (!text) return input_error("invalid config file", path + ": 'listen' entries must be strings");
+        settings.push_back(Setting{name, *text});
+      }
+      continue;
+    }
+    auto text = scalar_text(node);
+    if (!text) return input_error("invalid config file", path + ": '" + name + "' has an unsupported type");
+    settings.push_back(Setting{name, *text});
+  }
+  return settings;
+}
+
+Result<ServeConfig> resolve_serve_config(const Settings& file, const Settings& flags) {
+  ServeConfig config = default_serve_config();
+  for (const Settings* source : {&file, &flags}) {
+    bool listen_replaced = false;
+    for (const Setting& s : *source) {
+      auto applied = apply(config, s, listen_replaced);
+      if (!applied) return std::unexpected(applied.error());
+    }
+  }
+  return config;
+}
+
+std::string expand_escapes(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\\' || i + 1 == text.size()) {
+      out += text[i];
+      continue;
+    }
+    switch (text[++i]) {
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case '\\': out += '\\'; break;
+      default: out += '\\'; out += text[i]; break;
+    }
+  }
+  return out;
+}
+
+std::string expand_worker(std::string_view message, int worker) {
+  std::string out;
+  const std::string_view token = "{worker}";
+  size_t start = 0;
+  for (size_t at = message.find(token); at != std::string_view::npos; at = message.find(token, start)) {
+    out.append(message.substr(start, at - start));
+    out += std::to_string(worker);
+    start = at + token.size();
+  }
+  out.append(message.substr(start));
+  return out;
+}
+
+}  // namespace herdless

@@ -1,0 +1,269 @@
+// Supervisor: worker lifecycle, signals, reload and stop.
+#include "herdless/supervisor.h"
+
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+
+#include <cstring>
+#include <spdlog/spdlog.h>
+
+namespace herdless {
+namespace {
+
+constexpr size_t kMaxSlots = 1024;
+constexpr int64_t kCrashLoopWindowNs = 1'000'000'000;  // died within 1s of starting
+constexpr int64_t kMaxBackoffMs = 5'000;
+
+sigset_t handled_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&set, sig);
+  return set;
+}
+
+const char* mode_name(WorkerMode mode) { return mode == WorkerMode::process ? "process" : "thread"; }
+
+}  // namespace
+
+Supervisor::Supervisor(SupervisorOptions options, EventLoop loop)
+    : options_(std::move(options)),
+      loop_(std::move(loop)),
+      signal_handler_([this](uint32_t) { on_signal(); }),
+      thread_exit_handler_([this](uint32_t) { reap_threads(); }) {}
+
+Supervisor::~Supervisor() = default;
+
+Result<std::unique_ptr<Supervisor>> Supervisor::create(SupervisorOptions options) {
+  auto loop = EventLoop::create();
+  if (!loop) return std::unexpected(loop.error());
+  std::unique_ptr<Supervisor> supervisor(new Supervisor(std::move(options), std::move(*loop)));
+  auto started = supervisor->start();
+  if (!started) return std::unexpected(started.error());
+  return supervisor;
+}
+
+Result<void> Supervisor::start() {
+  const ServeConfig& config = options_.config;
+  // Signals are blocked in every thread and child and read from a signalfd instead.
+  const sigset_t set = handled_signals();
+  if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) return sys_error("pthread_sigmask", "");
+  ::signal(SIGPIPE, SIG_IGN);
+  signal_fd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signal_fd_) return sys_error("signalfd", "");
+  if (auto r = loop_.add(signal_fd_.get(), EPOLLIN, &signal_handler_); !r) return r;
+  thread_exit_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!thread_exit_fd_) return sys_error("eventfd", "");
+  if (auto r = loop_.add(thread_exit_fd_.get(), EPOLLIN, &thread_exit_handler_); !r) return r;
+
+  auto stats = StatsTable::create(kMaxSlots);
+  if (!stats) return std::unexpected(stats.error());
+  stats_ = std::move(*stats);
+
+  auto table = ListenerTable::open(config.listen, config.workers, config.backlog);
+  if (!table) return std::unexpected(table.error());
+  listeners_ = std::move(*table);
+
+  if (config.admin) {
+    auto admin = AdminServer::create(loop_, *config.admin, [this] { return snapshot(); });
+    if (!admin) return std::unexpected(admin.error());
+    admin_ = std::move(*admin);
+  }
+  auto kill_timer = Timer::create(loop_, [this] {
+    for (Handle& h : handles_) {
+      spdlog::warn("worker {} (pid {}) did not drain in time; killing it", h.slot, h.worker->pid());
+      h.worker->kill();
+    }
+  });
+  if (!kill_timer) return std::unexpected(kill_timer.error());
+  kill_timer_ = std::move(*kill_timer);
+  return {};
+}
+
+int Supervisor::run() {
+  const ServeConfig& config = options_.config;
+  for (const ListenAddress& address : listeners_.bound_addresses()) {
+    spdlog::info("listening on {} with {} workers ({} mode, service {})", address.url(), config.workers,
+                 mode_name(config.mode), config.service == ServiceKind::hello ? "hello" : "echo");
+  }
+  if (admin_) spdlog::info("admin on http://{} (GET /stats, /metrics)", admin_->address().host_port());
+  resize_slots();
+  for (int slot = 0; slot < config.workers; ++slot) spawn(slot);
+  loop_.run();
+  spdlog::info("stopped");
+  return 0;
+}
+
+void Supervisor::resize_slots() {
+  const size_t wanted = static_cast<size_t>(options_.config.workers);
+  while (slots_.size() < wanted) {
+    const int slot = static_cast<int>(slots_.size());
+    SlotState state;
+    auto timer = Timer::create(loop_, [this, slot] { spawn(slot); });
+    if (timer) state.restart_timer = std::move(*timer);
+    slots_.push_back(std::move(state));
+  }
+  slots_.resize(wanted);
+}
+
+void Supervisor::spawn(int slot) {
+  if (stopping_ || slot >= options_.config.workers) return;
+  LaunchSpec spec;
+  spec.slot = slot;
+  spec.listen_fds = listeners_.slot_fds(slot);
+  spec.config = &options_.config;
+  spec.counters = &stats_.slot(static_cast<size_t>(slot));
+  auto worker = options_.config.mode == WorkerMode::process ? launch_process_worker(spec)
+                                                            : launch_thread_worker(spec, thread_exit_fd_.get());
+  if (!worker) {
+    spdlog::error("cannot start worker {}: {}", slot, worker.error().message());
+    schedule_restart(slot);
+    return;
+  }
+  handles_.push_back(Handle{slot, std::move(*worker), monotonic_ns(), false});
+}
+
+void Supervisor::on_signal() {
+  signalfd_siginfo info{};
+  while (::read(signal_fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    switch (info.ssi_signo) {
+      case SIGCHLD: reap_processes(); break;
+      case SIGHUP: reload(); break;
+      case SIGTERM:
+      case SIGINT: begin_stop(); break;
+      default: break;
+    }
+  }
+}
+
+void Supervisor::reap_processes() {
+  int status = 0;
+  pid_t pid;
+  while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+    for (size_t i = 0; i < handles_.size(); ++i) {
+      if (handles_[i].worker->pid() != pid) continue;
+      const std::string how = WIFSIGNALED(status) ? std::string("killed by signal ") + ::strsignal(WTERMSIG(status))
+                                                  : "exited with code " + std::to_string(WEXITSTATUS(status));
+      on_worker_exit(i, how);
+      break;
+    }
+  }
+  maybe_finish_stop();
+}
+
+void Supervisor::reap_threads() {
+  uint64_t count = 0;
+  [[maybe_unused]] auto n = ::read(thread_exit_fd_.get(), &count, sizeof count);
+  for (size_t i = 0; i < handles_.size();) {
+    if (handles_[i].worker->reap_if_finished()) {
+      on_worker_exit(i, "returned");
+    } else {
+      ++i;
+    }
+  }
+  maybe_finish_stop();
+}
+
+void Supervisor::on_worker_exit(size_t index, const std::string& how) {
+  Handle handle = std::move(handles_[index]);
+  handles_.erase(handles_.begin() + static_cast<std::ptrdiff_t>(index));
+  if (stopping_ || handle.retiring) {
+    spdlog::debug("worker {} (pid {}) {} after draining", handle.slot, handle.worker->pid(), how);
+    return;
+  }
+  if (handle.slot >= options_.config.workers) return;
+  WorkerCounters& counters = stats_.slot(static_cast<size_t>(handle.slot));
+  counters.restarts.fetch_add(1, std::memory_order_relaxed);
+  counters.pid.store(0, std::memory_order_relaxed);
+  // A dead worker's connections are gone: its active count no longer holds.
+  counters.active.store(0, std::memory_order_relaxed);
+  SlotState& state = slots_[static_cast<size_t>(handle.slot)];
+  if (monotonic_ns() - handle.started_ns < kCrashLoopWindowNs) {
+    state.backoff_ms = state.backoff_ms == 0 ? 100 : std::min(state.backoff_ms * 2, kMaxBackoffMs);
+  } else {
+    state.backoff_ms = 0;
+  }
+  spdlog::warn("worker {} (pid {}) {}; restarting{}", handle.slot, handle.worker->pid(), how,
+               state.backoff_ms > 0 ? " in " + std::to_string(state.backoff_ms) + "ms" : "");
+  schedule_restart(handle.slot);
+}
+
+void Supervisor::schedule_restart(int slot) {
+  SlotState& state = slots_[static_cast<size_t>(slot)];
+  if (state.backoff_ms == 0 || !state.restart_timer) {
+    spawn(slot);
+    return;
+  }
+  state.restart_timer->arm(std::chrono::milliseconds(state.backoff_ms));
+}
+
+void Supervisor::reload() {
+  if (stopping_) return;
+  Settings file;
+  if (options_.config_path) {
+    auto read = read_config_file(*options_.config_path);
+    if (!read) {
+      spdlog::error("reload rejected: {}", read.error().message());
+      return;
+    }
+    file = std::move(*read);
+  }
+  auto config = resolve_serve_config(file, options_.flags);
+  if (!config) {
+    spdlog::error("reload rejected: {}", config.error().message());
+    return;
+  }
+  if (config->mode != options_.config.mode) {
+    spdlog::warn("reload: mode cannot change while running; keeping {} mode", mode_name(options_.config.mode));
+    config->mode = options_.config.mode;
+  }
+  config->admin = options_.config.admin;  // the admin endpoint stays where it is
+  auto table = ListenerTable::open(config->listen, config->workers, config->backlog, &listeners_);
+  if (!table) {
+    spdlog::error("reload rejected: {}", table.error().message());
+    return;
+  }
+  // New generation first, on the same sockets, then drain the old one: the sockets never
+  // close, so no connection is refused or reset.
+  std::vector<size_t> old;
+  for (size_t i = 0; i < handles_.size(); ++i) {
+    handles_[i].retiring = true;
+    old.push_back(i);
+  }
+  listeners_ = std::move(*table);
+  options_.config = std::move(*config);
+  for (SlotState& state : slots_) {
+    if (state.restart_timer) state.restart_timer->disarm();
+    state.backoff_ms = 0;
+  }
+  resize_slots();
+  for (int slot = 0; slot < options_.config.workers; ++slot) spawn(slot);
+  for (size_t i : old) handles_[i].worker->stop();
+  spdlog::info("reloaded: {} workers on {} address(es)", options_.config.workers, options_.config.listen.size());
+}
+
+void Supervisor::begin_stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  spdlog::info("stopping: draining {} workers (up to {}ms)", handles_.size(), options_.config.drain_timeout.count());
+  for (Handle& h : handles_) h.worker->stop();
+  listeners_ = ListenerTable();  // the workers hold the sockets until their final accept
+  if (admin_) admin_.reset();
+  kill_timer_->arm(options_.config.drain_timeout + std::chrono::milliseconds(1000));
+  maybe_finish_stop();
+}
+
+void Supervisor::maybe_finish_stop() {
+  if (stopping_ && handles_.empty()) loop_.stop();
+}
+
+StatsSnapshot Supervisor::snapshot() const {
+  StatsSnapshot out;
+  for (const ListenAddress& address : listeners_.bound_addresses()) out.listeners.push_back(address.url());
+  out.mode = mode_name(options_.config.mode);
+  out.workers = snapshot_workers(stats_, options_.config.workers);
+  return out;
+}
+
+}  // namespace herdless

@@ -1,0 +1,230 @@
+// Worker: accept loop, connection bookkeeping, limits, heartbeat and drain.
+#include "herdless/worker.h"
+
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <spdlog/spdlog.h>
+
+namespace herdless {
+namespace {
+
+constexpr int kAcceptBatch = 64;                       // accepts per wake-up and listener
+constexpr std::chrono::milliseconds kTick{20};         // heartbeat period
+constexpr std::chrono::milliseconds kAcceptRetry{100};  // pause after EMFILE/ENFILE
+
+}  // namespace
+
+class Worker::Acceptor final : public EventHandler {
+ public:
+  Acceptor(Worker& worker, Fd fd) : worker_(worker), fd_(std::move(fd)) {}
+  void on_events(uint32_t) override { worker_.accept_from(*this, kAcceptBatch); }
+
+  Worker& worker_;
+  Fd fd_;
+  bool registered_ = false;
+};
+
+Worker::Worker(WorkerOptions options, EventLoop loop) : options_(std::move(options)), loop_(std::move(loop)) {}
+
+Worker::~Worker() {
+  for (Connection* c = idle_head_; c != nullptr;) {
+    Connection* next = c->idle_next;
+    delete c;
+    c = next;
+  }
+  free_closed();
+}
+
+Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options) {
+  auto loop = EventLoop::create();
+  if (!loop) return std::unexpected(loop.error());
+  std::unique_ptr<Worker> worker(new Worker(std::move(options), std::move(*loop)));
+  auto started = worker->start();
+  if (!started) return std::unexpected(started.error());
+  return worker;
+}
+
+Result<void> Worker::start() {
+  service_ = make_service(options_.service, expand_worker(options_.message, options_.index));
+  for (Fd& fd : options_.listeners) acceptors_.push_back(std::make_unique<Acceptor>(*this, std::move(fd)));
+  options_.listeners.clear();
+
+  auto tick = Timer::create(loop_, [this] {
+    heartbeat();
+    const auto sweep_every = std::clamp(options_.idle_timeout / 4, std::chrono::milliseconds(10),
+                                        std::chrono::milliseconds(1000));
+    if (monotonic_ns() - last_sweep_ns_ >= sweep_every.count() * 1'000'000) sweep_idle();
+  });
+  if (!tick) return std::unexpected(tick.error());
+  tick_ = std::move(*tick);
+  tick_->arm(kTick, kTick);
+
+  auto retry = Timer::create(loop_, [this] {
+    out_of_fds_ = false;
+    if (!loop_.stopping() && active_ < options_.max_conns) set_accepting(true);
+  });
+  if (!retry) return std::unexpected(retry.error());
+  retry_accept_ = std::move(*retry);
+
+  if (options_.stop_on_signals) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    signal_fd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+    if (!signal_fd_) return sys_error("signalfd", "worker " + std::to_string(options_.index));
+    signal_handler_ = std::make_unique<CallbackHandler>([this](uint32_t) {
+      signalfd_siginfo info{};
+      while (::read(signal_fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+      }
+      loop_.stop();
+    });
+    auto added = loop_.add(signal_fd_.get(), EPOLLIN, signal_handler_.get());
+    if (!added) return std::unexpected(added.error());
+  }
+  heartbeat();
+  options_.counters->pid.store(static_cast<int32_t>(::getpid()), std::memory_order_relaxed);
+  set_accepting(true);
+  return {};
+}
+
+int Worker::run() {
+  while (!loop_.stopping()) {
+    loop_.run_once(-1);
+    free_closed();
+    heartbeat();
+  }
+  drain();
+  return 0;
+}
+
+void Worker::heartbeat() { options_.counters->heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed); }
+
+void Worker::accept_from(Acceptor& acceptor, int budget) {
+  WorkerCounters& counters = *options_.counters;
+  for (int i = 0; i < budget; ++i) {
+    if (active_ >= options_.max_conns) {
+      set_accepting(false);  // resumed by on_closed() below the limit
+      return;
+    }
+    const int fd = ::accept4(acceptor.fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      switch (errno) {
+        case EAGAIN: return;
+        case EINTR:
+        case ECONNABORTED:
+        case EPROTO: continue;
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+          // The connection stays queued; stop watching the listener (level-triggered epoll
+          // would wake us again at once) and retry later or when a connection closes.
+          counters.errors.fetch_add(1, std::memory_order_relaxed);
+          if (!out_of_fds_) spdlog::warn("worker {}: accept: {}; pausing accepts", options_.index, std::strerror(errno));
+          out_of_fds_ = true;
+          set_accepting(false);
+          retry_accept_->arm(kAcceptRetry);
+          return;
+        default:
+          counters.errors.fetch_add(1, std::memory_order_relaxed);
+          return;
+      }
+    }
+    counters.accepted.fetch_add(1, std::memory_order_relaxed);
+    counters.active.fetch_add(1, std::memory_order_relaxed);
+    ++active_;
+    auto* conn = new Connection(*this, fd);
+    link_idle(*conn);
+    service_->on_open(*conn);
+    conn->refresh_interest();
+  }
+}
+
+void Worker::set_accepting(bool on) {
+  if (accepting_ == on) return;
+  accepting_ = on;
+  for (auto& acceptor : acceptors_) {
+    if (on && !acceptor->registered_) {
+      acceptor->registered_ = loop_.add(acceptor->fd_.get(), EPOLLIN, acceptor.get()).has_value();
+    } else if (!on && acceptor->registered_) {
+      loop_.remove(acceptor->fd_.get());
+      acceptor->registered_ = false;
+    }
+  }
+}
+
+void Worker::on_data(Connection& conn, std::string_view data) { service_->on_data(conn, data); }
+
+void Worker::on_peer_closed(Connection& conn) { service_->on_peer_closed(conn); }
+
+void Worker::on_activity(Connection& conn) {
+  if (idle_tail_ == &conn) return;
+  unlink_idle(conn);
+  link_idle(conn);
+}
+
+void Worker::on_closed(Connection& conn, bool error) {
+  WorkerCounters& counters = *options_.counters;
+  if (error) counters.errors.fetch_add(1, std::memory_order_relaxed);
+  counters.closed.fetch_add(1, std::memory_order_relaxed);
+  counters.active.fetch_sub(1, std::memory_order_relaxed);
+  --active_;
+  unlink_idle(conn);
+  closed_.push_back(&conn);
+  if (!accepting_ && !out_of_fds_ && !loop_.stopping() && active_ < options_.max_conns) set_accepting(true);
+}
+
+void Worker::link_idle(Connection& conn) {
+  conn.idle_prev = idle_tail_;
+  conn.idle_next = nullptr;
+  if (idle_tail_ != nullptr) idle_tail_->idle_next = &conn;
+  idle_tail_ = &conn;
+  if (idle_head_ == nullptr) idle_head_ = &conn;
+}
+
+void Worker::unlink_idle(Connection& conn) {
+  if (conn.idle_prev != nullptr) conn.idle_prev->idle_next = conn.idle_next;
+  else if (idle_head_ == &conn) idle_head_ = conn.idle_next;
+  if (conn.idle_next != nullptr) conn.idle_next->idle_prev = conn.idle_prev;
+  else if (idle_tail_ == &conn) idle_tail_ = conn.idle_prev;
+  conn.idle_prev = conn.idle_next = nullptr;
+}
+
+void Worker::sweep_idle() {
+  last_sweep_ns_ = monotonic_ns();
+  const int64_t limit_ns = static_cast<int64_t>(options_.idle_timeout.count()) * 1'000'000;
+  while (idle_head_ != nullptr && last_sweep_ns_ - idle_head_->last_active_ns() >= limit_ns) {
+    idle_head_->close();  // unlinks itself through on_closed()
+  }
+}
+
+void Worker::free_closed() {
+  for (Connection* conn : closed_) delete conn;
+  closed_.clear();
+}
+
+void Worker::drain() {
+  // Take what is already queued, then let go of the listeners: the supervisor closes its
+  // copies, so the sockets go away once every worker of the slot has let go.
+  if (!out_of_fds_) {
+    for (auto& acceptor : acceptors_) accept_from(*acceptor, 1 << 16);
+  }
+  set_accepting(false);
+  acceptors_.clear();
+  const int64_t deadline = monotonic_ns() + static_cast<int64_t>(options_.drain_timeout.count()) * 1'000'000;
+  while (active_ > 0) {
+    const int64_t left_ms = (deadline - monotonic_ns()) / 1'000'000;
+    if (left_ms <= 0) break;
+    loop_.run_once(static_cast<int>(std::min<int64_t>(left_ms, 50)));
+    free_closed();
+    heartbeat();
+  }
+  while (idle_head_ != nullptr) idle_head_->close();
+  free_closed();
+}
+
+}  // namespace herdless
