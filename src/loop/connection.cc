@@ -43,7 +43,8 @@ void Connection::shut(bool error) {
   if (closed()) return;
   if (registered_) owner_.loop().remove(fd_.get());
   registered_ = false;
-  fd_.reset();
+  // Counted before the descriptor closes, so a peer that sees EOF also sees the count.
+  Fd doomed(fd_.release());
   owner_.on_closed(*this, error);
 }
 

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,10 +32,15 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path) {
+pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path,
+            SpawnOptions options = {}) {
   const pid_t pid = ::fork();
   if (pid != 0) return pid;
   ::setpgid(0, 0);
+  if (options.max_open_files > 0) {
+    const rlimit limit{static_cast<rlim_t>(options.max_open_files), static_cast<rlim_t>(options.max_open_files)};
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
   const int out = ::open(out_path.c_str(), O_WRONLY | O_TRUNC | O_CREAT, 0600);
   const int err = ::open(err_path.c_str(), O_WRONLY | O_TRUNC | O_CREAT, 0600);
   const int in = ::open("/dev/null", O_RDONLY);
@@ -67,9 +73,9 @@ std::optional<int> wait_for(pid_t pid, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
-ServerProcess::ServerProcess(std::vector<std::string> args) {
+ServerProcess::ServerProcess(std::vector<std::string> args, SpawnOptions options) {
   log_path_ = temp_path("herdless-log-");
-  pid_ = spawn(args, "/dev/null", log_path_);
+  pid_ = spawn(args, "/dev/null", log_path_, options);
   ::setpgid(pid_, pid_);  // also from the parent, so kill(-pid) works at once
 }
 

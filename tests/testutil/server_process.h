@@ -15,10 +15,14 @@
 
 namespace herdless::testutil {
 
+struct SpawnOptions {
+  int max_open_files = 0;  // RLIMIT_NOFILE of the server when non-zero
+};
+
 class ServerProcess {
  public:
   // Runs `herdless <args...>`; stderr goes to a temp file. Does not wait for readiness.
-  explicit ServerProcess(std::vector<std::string> args);
+  explicit ServerProcess(std::vector<std::string> args, SpawnOptions options = {});
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
