@@ -15,6 +15,7 @@ struct ServeFlags {
   std::vector<std::string> listen;
   std::map<std::string, std::string> values;  // key -> flag value
   std::string config_path;
+  bool pin_workers = false;
   CLI::App* command = nullptr;
 };
 
@@ -29,6 +30,7 @@ int run_serve(ServeFlags& flags) {
   for (const auto& [key, value] : flags.values) {
     if (flags.command->count("--" + key) > 0) from_flags.push_back({key, value});
   }
+  if (flags.pin_workers) from_flags.push_back({"pin-workers", "true"});
   Settings from_file;
   std::optional<std::string> config_path;
   if (!flags.config_path.empty()) {
@@ -66,8 +68,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       {"max-conns", "Connections per worker before it stops accepting (default 100000)"},
       {"drain-timeout", "On stop, wait this long for active connections (default 10s)"},
       {"admin", "HOST:PORT of /stats and /metrics, or 'off' (default 127.0.0.1:10014)"},
+      {"steer", "hash|least-loaded|affinity|cpu (default least-loaded when eBPF loads)"},
+      {"stall-threshold", "A slot whose loop or accepts stall this long with connections waiting is skipped (100ms)"},
   };
   for (const Flag& f : options) serve->add_option(std::string("--") + f.key, flags->values[f.key], f.help);
+  serve->add_flag("--pin-workers", flags->pin_workers, "Pin worker i to CPU i mod N");
   serve->add_option("--config", flags->config_path, "TOML file with the same keys; flags override it");
   serve->callback([flags, &exit_code] { exit_code = run_serve(*flags); });
 }

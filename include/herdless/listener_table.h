@@ -25,6 +25,9 @@ class ListenerTable {
   std::vector<ListenAddress> bound_addresses() const;
   // The sockets of one slot, one per address, in address order.
   std::vector<int> slot_fds(int slot) const;
+  // The number of addresses (reuseport groups) and the sockets of one, indexed by slot.
+  size_t groups() const { return groups_.size(); }
+  std::vector<int> group_fds(size_t group) const;
   // The transports of the addresses, in the same order as slot_fds().
   std::vector<Transport> transports() const;
   // True when `requested` names the same addresses as this table was opened with.
@@ -35,6 +38,7 @@ class ListenerTable {
     ListenAddress requested;
     ListenAddress bound;
     std::vector<Fd> sockets;  // index = slot
+    size_t kept = 0;          // sockets taken over from a previous table (during open only)
   };
   static Result<void> grow(Group& group, int slots, int backlog);
 

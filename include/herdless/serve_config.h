@@ -10,6 +10,7 @@
 
 #include "herdless/address.h"
 #include "herdless/error.h"
+#include "herdless/steer_mode.h"
 
 namespace herdless {
 
@@ -27,6 +28,9 @@ struct ServeConfig {
   int max_conns = 100'000;  // per worker
   std::chrono::milliseconds drain_timeout{10'000};
   std::optional<ListenAddress> admin;
+  SteerMode steer = SteerMode::least_loaded;
+  std::chrono::milliseconds stall_threshold{100};
+  bool pin_workers = false;  // worker i runs on CPU i mod N
 };
 
 // One "key = value" as given by a flag or a config file entry, before validation.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,14 @@
 #include "herdless/worker_counters.h"
 
 namespace herdless {
+
+// The steering program's counters of one slot.
+struct SteerCounters {
+  uint64_t selected = 0;
+  uint64_t skipped_stalled = 0;
+  uint64_t fell_back = 0;
+  uint64_t migrated = 0;
+};
 
 struct WorkerSnapshot {
   int id = 0;
@@ -21,11 +30,13 @@ struct WorkerSnapshot {
   uint64_t errors = 0;
   uint64_t restarts = 0;
   int64_t heartbeat_age_ms = 0;
+  std::optional<SteerCounters> steer;  // present when an eBPF program steers
 };
 
 struct StatsSnapshot {
   std::vector<std::string> listeners;  // bound URLs
   std::string mode;                    // "process" or "thread"
+  std::string steer = "hash";          // steering policy in force
   std::vector<WorkerSnapshot> workers;
 };
 

@@ -13,6 +13,7 @@
 #include "herdless/event_loop.h"
 #include "herdless/listener_table.h"
 #include "herdless/serve_config.h"
+#include "herdless/steering_program.h"
 #include "herdless/timer.h"
 #include "herdless/worker_counters.h"
 #include "herdless/worker_launcher.h"
@@ -60,12 +61,14 @@ class Supervisor {
   void maybe_finish_stop();
   StatsSnapshot snapshot() const;
   void resize_slots();
+  void start_steering();
 
   SupervisorOptions options_;
   EventLoop loop_;
   ListenerTable listeners_;
   StatsTable stats_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<SteeringProgram> steering_;  // null under hash steering
   Fd signal_fd_;
   CallbackHandler signal_handler_;
   Fd thread_exit_fd_;

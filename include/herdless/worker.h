@@ -16,6 +16,7 @@
 #include "herdless/service.h"
 #include "herdless/timer.h"
 #include "herdless/worker_counters.h"
+#include "steer_shared.h"
 
 namespace herdless {
 
@@ -29,6 +30,8 @@ struct WorkerOptions {
   std::chrono::milliseconds drain_timeout{10'000};
   WorkerCounters* counters = nullptr;
   bool stop_on_signals = false;  // process mode: SIGTERM/SIGINT (blocked) start the drain
+  herdless_slot* steer_slot = nullptr;  // the slot's state read by the steering program, if any
+  int pin_cpu = -1;                     // CPU to run on, or -1
 };
 
 class Worker final : public ConnectionOwner {
@@ -60,6 +63,10 @@ class Worker final : public ConnectionOwner {
   void link_idle(Connection& conn);
   void unlink_idle(Connection& conn);
   void heartbeat();
+  // Steering state: an accept, an empty queue, a change of the active count.
+  void publish_accepted();
+  void publish_queue_empty();
+  void publish_active();
 
   WorkerOptions options_;
   EventLoop loop_;
@@ -77,6 +84,7 @@ class Worker final : public ConnectionOwner {
   bool accepting_ = false;
   bool out_of_fds_ = false;
   int64_t last_sweep_ns_ = 0;
+  int64_t now_ns_ = 0;  // monotonic time of the current loop turn
 };
 
 }  // namespace herdless

@@ -10,6 +10,7 @@
 #include "herdless/error.h"
 #include "herdless/serve_config.h"
 #include "herdless/worker_counters.h"
+#include "steer_shared.h"
 
 namespace herdless {
 
@@ -18,6 +19,8 @@ struct LaunchSpec {
   std::vector<int> listen_fds;  // the slot's sockets (the supervisor keeps owning them)
   const ServeConfig* config = nullptr;
   WorkerCounters* counters = nullptr;
+  herdless_slot* steer_slot = nullptr;  // null under hash steering
+  int pin_cpu = -1;
 };
 
 class RunningWorker {

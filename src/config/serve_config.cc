@@ -62,10 +62,19 @@ Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced)
     else return input_error("invalid service", "'" + s.value + "' (want hello or echo)");
   } else if (s.key == "message") {
     config.message = expand_escapes(s.value);
-  } else if (s.key == "idle-timeout" || s.key == "drain-timeout") {
+  } else if (s.key == "idle-timeout" || s.key == "drain-timeout" || s.key == "stall-threshold") {
     auto d = parse_positive_duration(s);
     if (!d) return std::unexpected(d.error());
-    (s.key == "idle-timeout" ? config.idle_timeout : config.drain_timeout) = *d;
+    (s.key == "idle-timeout" ? config.idle_timeout : s.key == "drain-timeout" ? config.drain_timeout
+                                                                             : config.stall_threshold) = *d;
+  } else if (s.key == "steer") {
+    auto mode = parse_steer_mode(s.value);
+    if (!mode) return std::unexpected(mode.error());
+    config.steer = *mode;
+  } else if (s.key == "pin-workers") {
+    if (s.value == "true" || s.value == "1") config.pin_workers = true;
+    else if (s.value == "false" || s.value == "0") config.pin_workers = false;
+    else return input_error("invalid pin-workers", "'" + s.value + "' (want true or false)");
   } else if (s.key == "admin") {
     if (s.value.empty() || s.value == "off") {
       config.admin.reset();
@@ -83,6 +92,7 @@ Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced)
 // A TOML value as the string a flag would carry.
 std::optional<std::string> scalar_text(const toml::node& node) {
   if (auto s = node.value<std::string>()) return *s;
+  if (auto b = node.value<bool>()) return *b ? "true" : "false";
   if (node.is_integer()) return std::to_string(node.as_integer()->get());
   if (node.is_floating_point()) return std::to_string(node.as_floating_point()->get());
   return std::nullopt;

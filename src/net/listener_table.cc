@@ -20,7 +20,6 @@ Result<void> ListenerTable::grow(Group& group, int slots, int backlog) {
     }
     group.sockets.push_back(std::move(*fd));
   }
-  group.sockets.resize(static_cast<size_t>(slots));  // closes the sockets of removed slots
   return {};
 }
 
@@ -31,25 +30,39 @@ Result<ListenerTable> ListenerTable::open(const std::vector<ListenAddress>& requ
   for (const ListenAddress& address : requested) {
     Group group;
     group.requested = address;
+    size_t kept = 0;  // sockets the group had in `previous`
     if (previous != nullptr) {
       auto& old = previous->groups_;
       auto it = std::find_if(old.begin(), old.end(), [&](const Group& g) { return g.requested == address; });
       if (it != old.end()) {
         group = std::move(*it);
         old.erase(it);
+        kept = group.sockets.size();
       }
     }
-    auto grown = grow(group, slots, backlog);
+    // Only grow here: shrinking closes sockets, which must wait until the whole table opened.
+    auto grown = grow(group, std::max(slots, static_cast<int>(kept)), backlog);
     if (!grown) {
-      // Hand reused groups back so a failed reload leaves the previous table intact.
+      // Hand reused groups back (without the sockets just added) so a failed reload leaves
+      // the previous table as it was.
       if (previous != nullptr) {
-        for (auto& g : table.groups_) previous->groups_.push_back(std::move(g));
-        if (!group.sockets.empty() && group.bound.length != 0) previous->groups_.push_back(std::move(group));
+        if (kept > 0) {
+          group.sockets.resize(kept);
+          previous->groups_.push_back(std::move(group));
+        }
+        for (auto& g : table.groups_) {
+          if (g.kept > 0) {
+            g.sockets.resize(g.kept);
+            previous->groups_.push_back(std::move(g));
+          }
+        }
       }
       return std::unexpected(grown.error());
     }
+    group.kept = kept;
     table.groups_.push_back(std::move(group));
   }
+  for (Group& g : table.groups_) g.sockets.resize(static_cast<size_t>(slots));  // closes removed slots
   return table;
 }
 
@@ -62,6 +75,12 @@ std::vector<ListenAddress> ListenerTable::bound_addresses() const {
 std::vector<int> ListenerTable::slot_fds(int slot) const {
   std::vector<int> out;
   for (const Group& g : groups_) out.push_back(g.sockets.at(static_cast<size_t>(slot)).get());
+  return out;
+}
+
+std::vector<int> ListenerTable::group_fds(size_t group) const {
+  std::vector<int> out;
+  for (const Fd& fd : groups_.at(group).sockets) out.push_back(fd.get());
   return out;
 }
 

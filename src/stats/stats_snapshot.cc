@@ -28,6 +28,7 @@ std::vector<WorkerSnapshot> snapshot_workers(const StatsTable& table, int worker
 nlohmann::json to_json(const StatsSnapshot& snapshot) {
   nlohmann::json out;
   out["mode"] = snapshot.mode;
+  out["steer"] = snapshot.steer;
   out["listeners"] = nlohmann::json::array();
   for (const std::string& url : snapshot.listeners) out["listeners"].push_back({{"url", url}});
   out["workers"] = nlohmann::json::array();
@@ -40,6 +41,12 @@ nlohmann::json to_json(const StatsSnapshot& snapshot) {
                               {"errors", w.errors},
                               {"restarts", w.restarts},
                               {"heartbeat_age_ms", w.heartbeat_age_ms}});
+    if (w.steer) {
+      out["workers"].back()["steer"] = {{"selected", w.steer->selected},
+                                        {"skipped_stalled", w.steer->skipped_stalled},
+                                        {"fell_back", w.steer->fell_back},
+                                        {"migrated", w.steer->migrated}};
+    }
   }
   return out;
 }
@@ -72,6 +79,31 @@ std::string to_prometheus(const StatsSnapshot& snapshot) {
       out += fmt::format("{}{{worker=\"{}\"}} {}\n", m.name, w.id, m.get(w));
     }
   }
+  struct SteerMetric {
+    const char* name;
+    const char* help;
+    uint64_t SteerCounters::*field;
+  };
+  static const SteerMetric steer_metrics[] = {
+      {"herdless_steer_selected_total", "Connections the eBPF program sent to the slot.", &SteerCounters::selected},
+      {"herdless_steer_skipped_stalled_total", "Times the slot was skipped as stalled.",
+       &SteerCounters::skipped_stalled},
+      {"herdless_steer_fell_back_total", "Selections by the hash fallback (every slot stalled).",
+       &SteerCounters::fell_back},
+      {"herdless_steer_migrated_total", "Queued requests migrated to the slot.", &SteerCounters::migrated},
+  };
+  for (const SteerMetric& m : steer_metrics) {
+    bool header = false;
+    for (const WorkerSnapshot& w : snapshot.workers) {
+      if (!w.steer) continue;
+      if (!header) out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", m.name, m.help, m.name);
+      header = true;
+      out += fmt::format("{}{{worker=\"{}\"}} {}\n", m.name, w.id, (*w.steer).*m.field);
+    }
+  }
+  out += fmt::format("# HELP herdless_steer_info The steering policy in force.\n# TYPE herdless_steer_info gauge\n"
+                     "herdless_steer_info{{policy=\"{}\"}} 1\n",
+                     snapshot.steer);
   out += "# HELP herdless_listener_info A listening address.\n# TYPE herdless_listener_info gauge\n";
   for (const std::string& url : snapshot.listeners) out += fmt::format("herdless_listener_info{{url=\"{}\"}} 1\n", url);
   return out;

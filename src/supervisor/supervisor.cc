@@ -65,6 +65,7 @@ Result<void> Supervisor::start() {
   if (!table) return std::unexpected(table.error());
   listeners_ = std::move(*table);
 
+  start_steering();
   if (config.admin) {
     auto admin = AdminServer::create(loop_, *config.admin, [this] { return snapshot(); });
     if (!admin) return std::unexpected(admin.error());
@@ -81,11 +82,24 @@ Result<void> Supervisor::start() {
   return {};
 }
 
+void Supervisor::start_steering() {
+  ServeConfig& config = options_.config;
+  if (config.steer == SteerMode::hash) return;
+  auto program = SteeringProgram::attach(config.steer, listeners_, config.stall_threshold);
+  if (!program) {
+    spdlog::warn("steering: cannot use the eBPF program ({}); using the kernel's hash", program.error().message());
+    config.steer = SteerMode::hash;
+    return;
+  }
+  steering_ = std::move(*program);
+}
+
 int Supervisor::run() {
   const ServeConfig& config = options_.config;
   for (const ListenAddress& address : listeners_.bound_addresses()) {
-    spdlog::info("listening on {} with {} workers ({} mode, service {})", address.url(), config.workers,
-                 mode_name(config.mode), config.service == ServiceKind::hello ? "hello" : "echo");
+    spdlog::info("listening on {} with {} workers ({} mode, service {}, steer {})", address.url(), config.workers,
+                 mode_name(config.mode), config.service == ServiceKind::hello ? "hello" : "echo",
+                 steer_mode_name(config.steer));
   }
   if (admin_) spdlog::info("admin on http://{} (GET /stats, /metrics)", admin_->address().host_port());
   resize_slots();
@@ -114,6 +128,11 @@ void Supervisor::spawn(int slot) {
   spec.listen_fds = listeners_.slot_fds(slot);
   spec.config = &options_.config;
   spec.counters = &stats_.slot(static_cast<size_t>(slot));
+  spec.steer_slot = steering_ ? steering_->slot_state(slot) : nullptr;
+  if (options_.config.pin_workers) {
+    const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+    spec.pin_cpu = cpus > 0 ? slot % static_cast<int>(cpus) : -1;
+  }
   auto worker = options_.config.mode == WorkerMode::process ? launch_process_worker(spec)
                                                             : launch_thread_worker(spec, thread_exit_fd_.get());
   if (!worker) {
@@ -219,6 +238,10 @@ void Supervisor::reload() {
     config->mode = options_.config.mode;
   }
   config->admin = options_.config.admin;  // the admin endpoint stays where it is
+  if (config->steer != options_.config.steer) {
+    spdlog::warn("reload: steer cannot change while running; keeping {}", steer_mode_name(options_.config.steer));
+    config->steer = options_.config.steer;
+  }
   auto table = ListenerTable::open(config->listen, config->workers, config->backlog, &listeners_);
   if (!table) {
     spdlog::error("reload rejected: {}", table.error().message());
@@ -230,6 +253,12 @@ void Supervisor::reload() {
   for (size_t i = 0; i < handles_.size(); ++i) {
     handles_[i].retiring = true;
     old.push_back(i);
+  }
+  if (steering_) {
+    // Point the program at the new table before the old sockets of removed slots close.
+    if (auto updated = steering_->update(*table, config->stall_threshold); !updated) {
+      spdlog::error("reload: steering update failed: {}", updated.error().message());
+    }
   }
   listeners_ = std::move(*table);
   options_.config = std::move(*config);
@@ -263,6 +292,14 @@ StatsSnapshot Supervisor::snapshot() const {
   for (const ListenAddress& address : listeners_.bound_addresses()) out.listeners.push_back(address.url());
   out.mode = mode_name(options_.config.mode);
   out.workers = snapshot_workers(stats_, options_.config.workers);
+  out.steer = steer_mode_name(options_.config.steer);
+  if (steering_) {
+    const auto counters = steering_->counters(options_.config.workers);
+    for (size_t i = 0; i < out.workers.size() && i < counters.size(); ++i) {
+      out.workers[i].steer = SteerCounters{counters[i].selected, counters[i].skipped_stalled, counters[i].fell_back,
+                                           counters[i].migrated};
+    }
+  }
   return out;
 }
 

@@ -28,6 +28,8 @@ WorkerOptions worker_options(const LaunchSpec& spec, std::vector<Fd> listeners, 
   options.drain_timeout = config.drain_timeout;
   options.counters = spec.counters;
   options.stop_on_signals = process;
+  options.steer_slot = spec.steer_slot;
+  options.pin_cpu = spec.pin_cpu;
   return options;
 }
 

@@ -1,6 +1,7 @@
 // Worker: accept loop, connection bookkeeping, limits, heartbeat and drain.
 #include "herdless/worker.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -92,6 +93,17 @@ Result<void> Worker::start() {
 }
 
 int Worker::run() {
+  if (options_.pin_cpu >= 0) {
+    // Here rather than in start(): in thread mode only the worker's own thread is pinned.
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(static_cast<size_t>(options_.pin_cpu), &set);
+    if (::sched_setaffinity(0, sizeof set, &set) != 0) {
+      spdlog::warn("worker {}: cannot pin to CPU {}: {}", options_.index, options_.pin_cpu, std::strerror(errno));
+    } else if (options_.steer_slot != nullptr) {
+      __atomic_store_n(&options_.steer_slot->cpu, static_cast<uint32_t>(options_.pin_cpu), __ATOMIC_RELAXED);
+    }
+  }
   while (!loop_.stopping()) {
     loop_.run_once(-1);
     free_closed();
@@ -101,7 +113,35 @@ int Worker::run() {
   return 0;
 }
 
-void Worker::heartbeat() { options_.counters->heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed); }
+void Worker::heartbeat() {
+  now_ns_ = monotonic_ns();
+  options_.counters->heartbeat_ns.store(now_ns_, std::memory_order_relaxed);
+  if (options_.steer_slot != nullptr) {
+    __atomic_store_n(&options_.steer_slot->heartbeat_ns, static_cast<uint64_t>(now_ns_), __ATOMIC_RELAXED);
+  }
+}
+
+void Worker::publish_accepted() {
+  herdless_slot* slot = options_.steer_slot;
+  if (slot == nullptr) return;
+  __atomic_store_n(&slot->accepted_since, slot->accepted_since + 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&slot->progress_ns, static_cast<uint64_t>(now_ns_), __ATOMIC_RELAXED);
+}
+
+void Worker::publish_queue_empty() {
+  herdless_slot* slot = options_.steer_slot;
+  if (slot == nullptr) return;
+  // Everything steered here so far has been accepted: restart the pending count from now.
+  const uint64_t steered = __atomic_load_n(&slot->steered, __ATOMIC_RELAXED);
+  __atomic_store_n(&slot->steered_mark, steered, __ATOMIC_RELAXED);
+  __atomic_store_n(&slot->accepted_since, uint64_t{0}, __ATOMIC_RELAXED);
+  __atomic_store_n(&slot->progress_ns, static_cast<uint64_t>(now_ns_), __ATOMIC_RELAXED);
+}
+
+void Worker::publish_active() {
+  if (options_.steer_slot == nullptr) return;
+  __atomic_store_n(&options_.steer_slot->active, static_cast<uint32_t>(active_), __ATOMIC_RELAXED);
+}
 
 void Worker::accept_from(Acceptor& acceptor, int budget) {
   WorkerCounters& counters = *options_.counters;
@@ -113,7 +153,9 @@ void Worker::accept_from(Acceptor& acceptor, int budget) {
     const int fd = ::accept4(acceptor.fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       switch (errno) {
-        case EAGAIN: return;
+        case EAGAIN:
+          publish_queue_empty();
+          return;
         case EINTR:
         case ECONNABORTED:
         case EPROTO: continue;
@@ -137,6 +179,8 @@ void Worker::accept_from(Acceptor& acceptor, int budget) {
     counters.accepted.fetch_add(1, std::memory_order_relaxed);
     counters.active.fetch_add(1, std::memory_order_relaxed);
     ++active_;
+    publish_accepted();
+    publish_active();
     auto* conn = new Connection(*this, fd);
     link_idle(*conn);
     service_->on_open(*conn);
@@ -173,6 +217,7 @@ void Worker::on_closed(Connection& conn, bool error) {
   counters.closed.fetch_add(1, std::memory_order_relaxed);
   counters.active.fetch_sub(1, std::memory_order_relaxed);
   --active_;
+  publish_active();
   unlink_idle(conn);
   closed_.push_back(&conn);
   if (!accepting_ && !out_of_fds_ && !loop_.stopping() && active_ < options_.max_conns) set_accepting(true);

@@ -1,0 +1,126 @@
+/* herdless steering: an SK_REUSEPORT program attached (as SELECT_OR_MIGRATE) to each listen
+ * address's reuseport group. It picks worker slot i's socket from `sockets` by the policy in
+ * `policy` over the state the workers publish in `slots`, and never lets the kernel fall back
+ * to its own choice over the whole group: a foreign socket that joins the group gets nothing. */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <stddef.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "steer_shared.h"
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __uint(max_entries, HERDLESS_MAX_SLOTS);
+  __type(key, __u32);
+  __type(value, struct herdless_slot);
+} slots SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_REUSEPORT_SOCKARRAY);
+  __uint(max_entries, HERDLESS_MAX_SLOTS);
+  __type(key, __u32);
+  __type(value, __u64);
+} sockets SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, HERDLESS_MAX_SLOTS);
+  __type(key, __u32);
+  __type(value, struct herdless_slot_counters);
+} counters SEC(".maps");
+
+/* Set by the supervisor through the skeleton's mmapped .data/.bss. */
+__u32 policy = HERDLESS_POLICY_LEAST_LOADED;
+__u32 nr_slots = 0;
+__u64 stall_threshold_ns = 100000000;
+
+/* The last run's exit, for tests: the line of the return taken, its slot, reason, error. */
+__u32 last_line = 0;
+__u32 last_slot = 0;
+__u32 last_reason = 0;
+__s32 last_error = 0;
+
+static __always_inline const struct herdless_slot *slot_at(__u32 i) { return bpf_map_lookup_elem(&slots, &i); }
+#define HERDLESS_SLOT(i) slot_at(i)
+#include "steer_logic.h"
+
+#define EXIT_WITH(verdict, slot_, reason_, error_) \
+  do {                                            \
+    last_line = __LINE__;                         \
+    last_slot = (slot_);                          \
+    last_reason = (reason_);                      \
+    last_error = (error_);                        \
+    return (verdict);                             \
+  } while (0)
+
+/* A hash of the client's address (not its port), read from the IP header. */
+static __always_inline __u32 client_key(struct sk_reuseport_md *ctx) {
+  if (ctx->eth_protocol == bpf_htons(ETH_P_IP)) {
+    __u32 addr = 0;
+    if (bpf_skb_load_bytes_relative(ctx, offsetof(struct iphdr, saddr), &addr, sizeof addr, BPF_HDR_START_NET) == 0) {
+      return herdless_mix(addr);
+    }
+  } else if (ctx->eth_protocol == bpf_htons(ETH_P_IPV6)) {
+    __u32 addr[4] = {0, 0, 0, 0};
+    if (bpf_skb_load_bytes_relative(ctx, offsetof(struct ipv6hdr, saddr), addr, sizeof addr, BPF_HDR_START_NET) ==
+        0) {
+      return herdless_mix(addr[0] ^ herdless_mix(addr[1] ^ herdless_mix(addr[2] ^ herdless_mix(addr[3]))));
+    }
+  }
+  return ctx->hash; /* no header to read (a migrating request): the 4-tuple hash */
+}
+
+static __always_inline void count(__u32 slot, const struct herdless_choice *c, int migrating) {
+  struct herdless_slot_counters *n = bpf_map_lookup_elem(&counters, &slot);
+  if (n) {
+    n->selected++;
+    if (c->reason == HERDLESS_REASON_FALLBACK_HASH) n->fell_back++;
+    if (migrating) n->migrated++;
+  }
+  if (c->stalled_seen > 0) {
+    __u32 stalled = c->first_stalled;
+    struct herdless_slot_counters *s = bpf_map_lookup_elem(&counters, &stalled);
+    if (s) s->skipped_stalled += c->stalled_seen;
+  }
+  struct herdless_slot *state = bpf_map_lookup_elem(&slots, &slot);
+  if (state) __sync_fetch_and_add(&state->steered, 1);
+}
+
+SEC("sk_reuseport/migrate")
+int herdless_steer(struct sk_reuseport_md *ctx) {
+  const __u32 n = nr_slots;
+  if (n == 0 || n > HERDLESS_MAX_SLOTS) EXIT_WITH(SK_DROP, 0, HERDLESS_REASON_NONE, 0); /* not configured */
+
+  struct herdless_scan scan;
+  herdless_scan_init(&scan, n, bpf_ktime_get_ns(), stall_threshold_ns);
+  const __u32 r1 = bpf_get_prandom_u32();
+  const __u32 r2 = bpf_get_prandom_u32();
+  if (policy == HERDLESS_POLICY_AFFINITY) {
+    herdless_affinity(&scan, client_key(ctx));
+  } else if (policy == HERDLESS_POLICY_CPU) {
+    herdless_by_cpu(&scan, bpf_get_smp_processor_id(), r1, r2);
+  } else {
+    herdless_least_loaded(&scan, r1, r2);
+  }
+  struct herdless_choice c = scan.c;
+  if (c.reason == HERDLESS_REASON_NONE) {
+    /* Every slot is stalled: spread by the kernel's hash, but over our slots only. */
+    c.slot = (__u32)(((__u64)ctx->hash * n) >> 32);
+    c.reason = HERDLESS_REASON_FALLBACK_HASH;
+  }
+
+  __u32 key = c.slot;
+  const long err = bpf_sk_select_reuseport(ctx, &sockets, &key, 0);
+  /* No socket in that slot (being replaced): drop, and the client retransmits the SYN,
+   * rather than return without a choice and let a foreign socket of the group have it. */
+  if (err) EXIT_WITH(SK_DROP, c.slot, c.reason, (__s32)err);
+  count(key, &c, ctx->migrating_sk != NULL);
+  EXIT_WITH(SK_PASS, key, c.reason, 0);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

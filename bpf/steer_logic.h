@@ -1,0 +1,179 @@
+/* The steering decision as plain C, compiled into the BPF program and into the C++ unit
+ * tests (which drive it from fixture tables). The includer defines HERDLESS_SLOT(i): a
+ * `const struct herdless_slot *` for slot i (NULL when unavailable).
+ * Scans over the slots are written as one step function each, run by bpf_loop() in the
+ * kernel (the verifier then checks a step once, not once per slot) and by a plain loop
+ * elsewhere. */
+#ifndef HERDLESS_STEER_LOGIC_H
+#define HERDLESS_STEER_LOGIC_H
+
+#include "steer_shared.h"
+
+#define HERDLESS_INLINE static inline __attribute__((always_inline))
+#ifdef __bpf__
+#define HERDLESS_STEP(name) static __attribute__((noinline)) long name(__u32 i, void *arg)
+#define HERDLESS_RUN(n, step, scan) bpf_loop((n), (step), (scan), 0)
+#else
+#define HERDLESS_STEP(name) static inline long name(__u32 i, void *arg)
+#define HERDLESS_RUN(n, step, scan)      \
+  for (__u32 i_ = 0; i_ < (n); i_++) {  \
+    if (step(i_, (scan))) break;         \
+  }
+#endif
+
+struct herdless_choice {
+  __u32 slot;
+  __u32 reason;        /* enum herdless_reason; NONE when no slot is healthy */
+  __u32 stalled_seen;  /* candidates skipped because they were stalled */
+  __u32 first_stalled; /* the first of those (valid when stalled_seen > 0) */
+};
+
+/* What a scan reads and what it leaves behind. */
+struct herdless_scan {
+  __u64 now;
+  __u64 threshold;
+  __u32 slots;
+  __u32 start;      /* healthy scan: first slot to look at */
+  __u32 key;        /* affinity: the client's key */
+  __u32 cpu;        /* cpu: the receiving CPU */
+  __u32 found;      /* the slot found, or `slots` */
+  __u32 best_score; /* affinity: score of `found` */
+  struct herdless_choice c;
+};
+
+/* Connections steered to the slot that its worker has not accepted yet. */
+HERDLESS_INLINE __u64 herdless_pending(const struct herdless_slot *s) {
+  const __u64 done = s->steered_mark + s->accepted_since;
+  return s->steered > done ? s->steered - done : 0;
+}
+
+HERDLESS_INLINE __u64 herdless_load(const struct herdless_slot *s) { return (__u64)s->active + herdless_pending(s); }
+
+/* Stalled: connections wait for it, and its loop or its accepts have not moved within the
+ * threshold. A timestamp newer than `now` (written after `now` was read) is fresh. */
+HERDLESS_INLINE int herdless_stalled(const struct herdless_slot *s, __u64 now, __u64 threshold) {
+  if (herdless_pending(s) == 0) return 0;
+  if (now > s->heartbeat_ns && now - s->heartbeat_ns > threshold) return 1;
+  if (now > s->progress_ns && now - s->progress_ns > threshold) return 1;
+  return 0;
+}
+
+/* 32-bit mix (the murmur3 finalizer). */
+HERDLESS_INLINE __u32 herdless_mix(__u32 h) {
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+HERDLESS_INLINE void herdless_note_stalled(struct herdless_choice *c, __u32 slot) {
+  if (c->stalled_seen == 0) c->first_stalled = slot;
+  c->stalled_seen++;
+}
+
+/* Step: is slot (start + i) mod slots healthy? Stops at the first that is. */
+HERDLESS_STEP(herdless_healthy_step) {
+  struct herdless_scan *s = (struct herdless_scan *)arg;
+  __u32 slot = s->start + i;
+  if (slot >= s->slots) slot -= s->slots;
+  const struct herdless_slot *state = HERDLESS_SLOT(slot);
+  if (!state) return 0;
+  if (herdless_stalled(state, s->now, s->threshold)) return 0;
+  s->found = slot;
+  return 1;
+}
+
+/* Step: rendezvous score of slot i for the key; keeps the best healthy one. */
+HERDLESS_STEP(herdless_affinity_step) {
+  struct herdless_scan *s = (struct herdless_scan *)arg;
+  const struct herdless_slot *state = HERDLESS_SLOT(i);
+  if (!state) return 0;
+  const __u32 score = herdless_mix(s->key ^ herdless_mix(i + 0x9e3779b9u));
+  if (s->found != s->slots && score <= s->best_score) return 0;
+  if (herdless_stalled(state, s->now, s->threshold)) return 0;
+  s->best_score = score;
+  s->found = i;
+  return 0;
+}
+
+/* Step: is slot i pinned to the receiving CPU (and healthy)? */
+HERDLESS_STEP(herdless_cpu_step) {
+  struct herdless_scan *s = (struct herdless_scan *)arg;
+  const struct herdless_slot *state = HERDLESS_SLOT(i);
+  if (!state || state->cpu != s->cpu) return 0;
+  if (herdless_stalled(state, s->now, s->threshold)) return 0;
+  s->found = i;
+  return 1;
+}
+
+HERDLESS_INLINE void herdless_scan_init(struct herdless_scan *s, __u32 slots, __u64 now, __u64 threshold) {
+  s->now = now;
+  s->threshold = threshold;
+  s->slots = slots;
+  s->start = 0;
+  s->key = 0;
+  s->cpu = 0;
+  s->found = slots;
+  s->best_score = 0;
+  s->c.slot = 0;
+  s->c.reason = HERDLESS_REASON_NONE;
+  s->c.stalled_seen = 0;
+  s->c.first_stalled = 0;
+}
+
+/* The first healthy slot at or after `start` (cyclically), or `slots`. */
+HERDLESS_INLINE __u32 herdless_first_healthy(struct herdless_scan *s, __u32 start) {
+  s->start = start;
+  s->found = s->slots;
+  HERDLESS_RUN(s->slots, herdless_healthy_step, s);
+  return s->found;
+}
+
+/* Power of two choices among healthy slots; r1 and r2 are random numbers. */
+HERDLESS_INLINE void herdless_least_loaded(struct herdless_scan *s, __u32 r1, __u32 r2) {
+  const __u32 n = s->slots;
+  if (n == 0 || n > HERDLESS_MAX_SLOTS) return;
+  const __u32 a0 = r1 % n;
+  const __u32 b0 = n > 1 ? (a0 + 1 + r2 % (n - 1)) % n : a0;
+  const __u32 a = herdless_first_healthy(s, a0);
+  if (a != a0) herdless_note_stalled(&s->c, a0);
+  if (a == n) return; /* no healthy slot */
+  const __u32 b = herdless_first_healthy(s, b0);
+  if (b != b0 && b0 != a0) herdless_note_stalled(&s->c, b0);
+  s->c.slot = a;
+  s->c.reason = HERDLESS_REASON_LEAST_LOADED;
+  if (b == n || b == a) return;
+  const struct herdless_slot *sa = HERDLESS_SLOT(a);
+  const struct herdless_slot *sb = HERDLESS_SLOT(b);
+  if (sa && sb && herdless_load(sb) < herdless_load(sa)) s->c.slot = b;
+}
+
+/* Rendezvous (highest random weight) hash of `key` over healthy slots: a key stays on its
+ * slot; when that slot stalls or goes away only its keys move. */
+HERDLESS_INLINE void herdless_affinity(struct herdless_scan *s, __u32 key) {
+  if (s->slots == 0 || s->slots > HERDLESS_MAX_SLOTS) return;
+  s->key = key;
+  s->found = s->slots;
+  HERDLESS_RUN(s->slots, herdless_affinity_step, s);
+  if (s->found == s->slots) return;
+  s->c.slot = s->found;
+  s->c.reason = HERDLESS_REASON_AFFINITY;
+}
+
+/* The healthy slot pinned to `cpu`, else the least-loaded choice. */
+HERDLESS_INLINE void herdless_by_cpu(struct herdless_scan *s, __u32 cpu, __u32 r1, __u32 r2) {
+  if (s->slots == 0 || s->slots > HERDLESS_MAX_SLOTS) return;
+  s->cpu = cpu;
+  s->found = s->slots;
+  HERDLESS_RUN(s->slots, herdless_cpu_step, s);
+  if (s->found != s->slots) {
+    s->c.slot = s->found;
+    s->c.reason = HERDLESS_REASON_CPU;
+    return;
+  }
+  herdless_least_loaded(s, r1, r2);
+}
+
+#endif

@@ -1,0 +1,48 @@
+/* The one header shared by the steering program (bpf/steer.bpf.c) and the C++ loader:
+ * plain fixed-width types only. Each worker slot publishes its state in a BPF array the
+ * supervisor mmaps before forking, so workers write it with plain stores and the program
+ * reads it at every new connection. */
+#ifndef HERDLESS_STEER_SHARED_H
+#define HERDLESS_STEER_SHARED_H
+
+#include <linux/types.h>
+
+#define HERDLESS_MAX_SLOTS 256
+#define HERDLESS_NO_CPU 0xffffffffu
+
+/* The policy the program applies (`hash` attaches no program at all). */
+enum herdless_policy {
+  HERDLESS_POLICY_LEAST_LOADED = 1, /* two random healthy candidates, the less loaded wins */
+  HERDLESS_POLICY_AFFINITY = 2,     /* rendezvous hash of the client address over healthy slots */
+  HERDLESS_POLICY_CPU = 3,          /* the slot pinned to the receiving CPU, else least-loaded */
+};
+
+/* How a selection was made; also the index of the per-slot counters. */
+enum herdless_reason {
+  HERDLESS_REASON_NONE = 0,
+  HERDLESS_REASON_LEAST_LOADED = 1,
+  HERDLESS_REASON_AFFINITY = 2,
+  HERDLESS_REASON_CPU = 3,
+  HERDLESS_REASON_FALLBACK_HASH = 4, /* no healthy slot: the kernel's hash over our slots */
+};
+
+/* One slot, written by its worker (all but `steered`) and by the program (`steered`). */
+struct herdless_slot {
+  __u64 heartbeat_ns;       /* CLOCK_MONOTONIC of the worker's last loop turn */
+  __u64 progress_ns;        /* last time the worker accepted or found its queue empty */
+  __u64 steered;            /* connections the program sent to this slot (program, atomic) */
+  __u64 steered_mark;       /* `steered` when the worker last found its queue empty */
+  __u64 accepted_since;     /* connections the worker accepted since that moment */
+  __u32 active;             /* open connections of the worker */
+  __u32 cpu;                /* CPU the worker is pinned to, or HERDLESS_NO_CPU */
+};
+
+/* Per-slot counters kept by the program in a per-CPU array. */
+struct herdless_slot_counters {
+  __u64 selected;        /* connections sent to this slot */
+  __u64 skipped_stalled; /* times this slot was a candidate but stalled */
+  __u64 fell_back;       /* selections made by the hash fallback that landed here */
+  __u64 migrated;        /* requests migrated to this slot from a closed listener */
+};
+
+#endif

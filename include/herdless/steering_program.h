@@ -1,0 +1,68 @@
+// SteeringProgram: the loaded eBPF steering program (bpf/steer.bpf.c). One instance per
+// listen address's reuseport group, each with its own REUSEPORT_SOCKARRAY (slot i = worker i's
+// socket), all sharing one mmapped array of slot states that the workers write.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "herdless/error.h"
+#include "herdless/listener_table.h"
+#include "herdless/steer_mode.h"
+#include "steer_shared.h"
+
+namespace herdless {
+
+struct SlotSteerCounters {
+  uint64_t selected = 0;
+  uint64_t skipped_stalled = 0;
+  uint64_t fell_back = 0;
+  uint64_t migrated = 0;
+};
+
+// Where the last run of a group's program exited (its source line, slot, reason, error).
+struct SteerExit {
+  uint32_t line = 0;
+  uint32_t slot = 0;
+  uint32_t reason = 0;
+  int32_t error = 0;
+};
+
+class SteeringProgram {
+ public:
+  // Loads and attaches the program to every group of `table` (not for SteerMode::hash).
+  // An Error names why (no privilege, old kernel): the caller then keeps the kernel's hash.
+  static Result<std::unique_ptr<SteeringProgram>> attach(SteerMode mode, const ListenerTable& table,
+                                                         std::chrono::milliseconds stall_threshold);
+  ~SteeringProgram();
+  SteeringProgram(const SteeringProgram&) = delete;
+  SteeringProgram& operator=(const SteeringProgram&) = delete;
+
+  // After a reload: the same groups with more or fewer slots, or new groups (reattached).
+  Result<void> update(const ListenerTable& table, std::chrono::milliseconds stall_threshold);
+
+  SteerMode mode() const { return mode_; }
+  // Slot state shared with the workers (valid for the program's lifetime, and in forked
+  // children, which inherit the mapping).
+  herdless_slot* slot_state(int slot) { return &slots_[slot]; }
+  // Counters of slots [0, slots), summed over CPUs and groups.
+  std::vector<SlotSteerCounters> counters(int slots) const;
+  SteerExit last_exit(size_t group = 0) const;
+
+ private:
+  struct Group;
+  SteeringProgram(SteerMode mode);
+  Result<void> attach_groups(const ListenerTable& table, std::chrono::milliseconds stall_threshold);
+  Result<void> fill_sockets(Group& group, const std::vector<int>& fds, std::chrono::milliseconds stall_threshold);
+
+  SteerMode mode_;
+  std::vector<std::unique_ptr<Group>> groups_;
+  int slots_fd_ = -1;  // owned by the first group's skeleton
+  herdless_slot* slots_ = nullptr;
+  size_t slots_bytes_ = 0;
+  std::vector<ListenAddress> addresses_;
+};
+
+}  // namespace herdless

@@ -1,0 +1,158 @@
+// SteeringProgram: libbpf skeleton lifecycle (open -> configure -> load -> fill sockarray ->
+// attach), the shared slot-state mapping, counters.
+#include "herdless/steering_program.h"
+
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdarg>
+#include <cstring>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wold-style-cast"
+#pragma GCC diagnostic ignored "-Wconversion"
+#pragma GCC diagnostic ignored "-Wsign-conversion"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include "steer.skel.h"
+#pragma GCC diagnostic pop
+
+namespace herdless {
+namespace {
+
+// libbpf's own messages go to the debug log; the one-line reason reaches the user as an Error.
+int libbpf_log(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[512];
+  const int n = std::vsnprintf(line, sizeof line, format, args);
+  std::string text(line, n > 0 ? std::min(static_cast<size_t>(n), sizeof line - 1) : 0);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  spdlog::debug("libbpf: {}", text);
+  return 0;
+}
+
+uint32_t policy_of(SteerMode mode) {
+  switch (mode) {
+    case SteerMode::affinity: return HERDLESS_POLICY_AFFINITY;
+    case SteerMode::cpu: return HERDLESS_POLICY_CPU;
+    default: return HERDLESS_POLICY_LEAST_LOADED;
+  }
+}
+
+}  // namespace
+
+struct SteeringProgram::Group {
+  steer_bpf* skel = nullptr;
+  int attached_fd = -1;  // the socket the program was attached through
+  ~Group() {
+    if (skel != nullptr) steer_bpf__destroy(skel);
+  }
+};
+
+SteeringProgram::SteeringProgram(SteerMode mode) : mode_(mode) {}
+
+SteeringProgram::~SteeringProgram() {
+  if (slots_ != nullptr) ::munmap(slots_, slots_bytes_);
+}
+
+Result<std::unique_ptr<SteeringProgram>> SteeringProgram::attach(SteerMode mode, const ListenerTable& table,
+                                                                 std::chrono::milliseconds stall_threshold) {
+  libbpf_set_print(libbpf_log);
+  std::unique_ptr<SteeringProgram> program(new SteeringProgram(mode));
+  auto attached = program->attach_groups(table, stall_threshold);
+  if (!attached) return std::unexpected(attached.error());
+  return program;
+}
+
+Result<void> SteeringProgram::attach_groups(const ListenerTable& table, std::chrono::milliseconds stall_threshold) {
+  std::vector<std::unique_ptr<Group>> groups;
+  for (size_t g = 0; g < table.groups(); ++g) {
+    auto group = std::make_unique<Group>();
+    group->skel = steer_bpf__open();
+    if (group->skel == nullptr) return sys_error("bpf open", "steer program");
+    if (slots_fd_ >= 0 && bpf_map__reuse_fd(group->skel->maps.slots, slots_fd_) != 0) {
+      return sys_error("bpf_map__reuse_fd", "slots");
+    }
+    group->skel->data->policy = policy_of(mode_);
+    if (const int err = steer_bpf__load(group->skel); err != 0) return sys_error("bpf load", "steer program", -err);
+    if (slots_fd_ < 0) {
+      slots_fd_ = bpf_map__fd(group->skel->maps.slots);
+      slots_bytes_ = (sizeof(herdless_slot) * HERDLESS_MAX_SLOTS + 4095) & ~size_t{4095};
+      void* memory = ::mmap(nullptr, slots_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, slots_fd_, 0);
+      if (memory == MAP_FAILED) return sys_error("mmap", "bpf slots map");
+      slots_ = static_cast<herdless_slot*>(memory);
+      for (int i = 0; i < HERDLESS_MAX_SLOTS; ++i) slots_[i].cpu = HERDLESS_NO_CPU;
+    }
+    auto filled = fill_sockets(*group, table.group_fds(g), stall_threshold);
+    if (!filled) return filled;
+    const int prog_fd = bpf_program__fd(group->skel->progs.herdless_steer);
+    const int first = table.group_fds(g).at(0);
+    if (::setsockopt(first, SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, &prog_fd, sizeof prog_fd) != 0) {
+      return sys_error("setsockopt(SO_ATTACH_REUSEPORT_EBPF)", table.bound_addresses().at(g).url());
+    }
+    group->attached_fd = first;
+    groups.push_back(std::move(group));
+  }
+  groups_ = std::move(groups);  // replaces (and destroys) the previous instances, if any
+  addresses_ = table.bound_addresses();
+  return {};
+}
+
+Result<void> SteeringProgram::fill_sockets(Group& group, const std::vector<int>& fds,
+                                           std::chrono::milliseconds stall_threshold) {
+  const int map_fd = bpf_map__fd(group.skel->maps.sockets);
+  const uint32_t count = static_cast<uint32_t>(fds.size());
+  // Growing: sockets first, then the slot count; shrinking: the count first.
+  if (count < group.skel->bss->nr_slots) group.skel->bss->nr_slots = count;
+  for (uint32_t slot = 0; slot < count; ++slot) {
+    const uint64_t fd = static_cast<uint64_t>(fds[slot]);
+    if (bpf_map_update_elem(map_fd, &slot, &fd, BPF_ANY) != 0) {
+      return sys_error("bpf_map_update_elem(sockets)", "slot " + std::to_string(slot));
+    }
+  }
+  for (uint32_t slot = count; slot < HERDLESS_MAX_SLOTS; ++slot) bpf_map_delete_elem(map_fd, &slot);
+  group.skel->data->stall_threshold_ns = static_cast<uint64_t>(stall_threshold.count()) * 1'000'000u;
+  group.skel->bss->nr_slots = count;
+  return {};
+}
+
+Result<void> SteeringProgram::update(const ListenerTable& table, std::chrono::milliseconds stall_threshold) {
+  if (table.bound_addresses() != addresses_) return attach_groups(table, stall_threshold);
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    auto filled = fill_sockets(*groups_[g], table.group_fds(g), stall_threshold);
+    if (!filled) return filled;
+  }
+  return {};
+}
+
+std::vector<SlotSteerCounters> SteeringProgram::counters(int slots) const {
+  std::vector<SlotSteerCounters> out(static_cast<size_t>(slots));
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return out;
+  std::vector<herdless_slot_counters> per_cpu(static_cast<size_t>(cpus));
+  for (const auto& group : groups_) {
+    const int map_fd = bpf_map__fd(group->skel->maps.counters);
+    for (uint32_t slot = 0; slot < static_cast<uint32_t>(slots); ++slot) {
+      if (bpf_map_lookup_elem(map_fd, &slot, per_cpu.data()) != 0) continue;
+      for (const auto& c : per_cpu) {
+        out[slot].selected += c.selected;
+        out[slot].skipped_stalled += c.skipped_stalled;
+        out[slot].fell_back += c.fell_back;
+        out[slot].migrated += c.migrated;
+      }
+    }
+  }
+  return out;
+}
+
+SteerExit SteeringProgram::last_exit(size_t group) const {
+  const auto* bss = groups_.at(group)->skel->bss;
+  return SteerExit{bss->last_line, bss->last_slot, bss->last_reason, bss->last_error};
+}
+
+}  // namespace herdless
