@@ -2,6 +2,7 @@
 #include "herdless/duration.h"
 
 #include <charconv>
+#include <cmath>
 #include <string>
 
 namespace herdless {
@@ -22,6 +23,10 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
     ms = value * 60'000.0;
   } else {
     return input_error("invalid duration unit (want ms, s or m)", std::string(text));
+  }
+  constexpr double kMaxMs = 366.0 * 24 * 3600 * 1000;  // a year: keeps every ns conversion in range
+  if (!std::isfinite(ms) || ms > kMaxMs) {
+    return input_error("invalid duration (at most a year)", std::string(text));
   }
   return std::chrono::milliseconds(static_cast<long long>(ms));
 }

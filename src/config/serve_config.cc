@@ -14,6 +14,19 @@ namespace {
 
 constexpr int kMaxWorkers = 1024;
 
+// Every key a flag or the config file may set.
+constexpr std::string_view kKeys[] = {"listen",  "workers",       "mode",          "backlog",
+                                      "service", "message",       "idle-timeout",  "max-conns",
+                                      "drain-timeout", "admin",   "steer",         "stall-threshold",
+                                      "pin-workers"};
+
+bool known_key(std::string_view key) {
+  for (std::string_view k : kKeys) {
+    if (k == key) return true;
+  }
+  return false;
+}
+
 Result<int> parse_int(const Setting& s, int min, int max) {
   int value = 0;
   auto [ptr, ec] = std::from_chars(s.value.data(), s.value.data() + s.value.size(), value);
@@ -92,7 +105,7 @@ Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced)
 // A TOML value as the string a flag would carry.
 std::optional<std::string> scalar_text(const toml::node& node) {
   if (auto s = node.value<std::string>()) return *s;
-  if (auto b = node.value<bool>()) return *b ? "true" : "false";
+  if (node.is_boolean()) return node.as_boolean()->get() ? "true" : "false";
   if (node.is_integer()) return std::to_string(node.as_integer()->get());
   if (node.is_floating_point()) return std::to_string(node.as_floating_point()->get());
   return std::nullopt;
@@ -122,6 +135,7 @@ Result<Settings> read_config_file(const std::string& path) {
   Settings settings;
   for (const auto& [key, node] : parsed) {
     const std::string name(key.str());
+    if (!known_key(name)) return input_error("invalid config file", path + ": unknown setting '" + name + "'");
     if (const toml::array* list = node.as_array()) {
       if (name != "listen") return input_error("invalid config file", path + ": '" + name + "' takes one value");
       for (const toml::node& item : *list) {

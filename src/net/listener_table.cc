@@ -2,6 +2,7 @@
 #include "herdless/listener_table.h"
 
 #include <algorithm>
+#include <string>
 
 #include "herdless/listener.h"
 
@@ -27,6 +28,18 @@ Result<ListenerTable> ListenerTable::open(const std::vector<ListenAddress>& requ
                                           int backlog, ListenerTable* previous) {
   ListenerTable table;
   table.slots_ = slots;
+  // The previous table's address order, to restore it if this open fails half-way.
+  std::vector<std::string> previous_order;
+  if (previous != nullptr) {
+    for (const Group& g : previous->groups_) previous_order.push_back(g.requested.url());
+  }
+  auto restore_order = [&] {
+    auto rank = [&](const Group& g) {
+      return std::find(previous_order.begin(), previous_order.end(), g.requested.url()) - previous_order.begin();
+    };
+    std::stable_sort(previous->groups_.begin(), previous->groups_.end(),
+                     [&](const Group& a, const Group& b) { return rank(a) < rank(b); });
+  };
   for (const ListenAddress& address : requested) {
     Group group;
     group.requested = address;
@@ -56,6 +69,7 @@ Result<ListenerTable> ListenerTable::open(const std::vector<ListenAddress>& requ
             previous->groups_.push_back(std::move(g));
           }
         }
+        restore_order();
       }
       return std::unexpected(grown.error());
     }

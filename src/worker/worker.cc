@@ -16,6 +16,12 @@ constexpr int kAcceptBatch = 64;                       // accepts per wake-up an
 constexpr std::chrono::milliseconds kTick{20};         // heartbeat period
 constexpr std::chrono::milliseconds kAcceptRetry{100};  // pause after EMFILE/ENFILE
 
+// Milliseconds as nanoseconds, saturating instead of overflowing for absurd durations.
+int64_t to_ns(std::chrono::milliseconds ms) {
+  constexpr int64_t kMaxMs = INT64_MAX / 4 / 1'000'000;
+  return std::min<int64_t>(ms.count(), kMaxMs) * 1'000'000;
+}
+
 }  // namespace
 
 class Worker::Acceptor final : public EventHandler {
@@ -57,7 +63,7 @@ Result<void> Worker::start() {
     heartbeat();
     const auto sweep_every = std::clamp(options_.idle_timeout / 4, std::chrono::milliseconds(10),
                                         std::chrono::milliseconds(1000));
-    if (monotonic_ns() - last_sweep_ns_ >= sweep_every.count() * 1'000'000) sweep_idle();
+    if (monotonic_ns() - last_sweep_ns_ >= to_ns(sweep_every)) sweep_idle();
   });
   if (!tick) return std::unexpected(tick.error());
   tick_ = std::move(*tick);
@@ -241,7 +247,7 @@ void Worker::unlink_idle(Connection& conn) {
 
 void Worker::sweep_idle() {
   last_sweep_ns_ = monotonic_ns();
-  const int64_t limit_ns = static_cast<int64_t>(options_.idle_timeout.count()) * 1'000'000;
+  const int64_t limit_ns = to_ns(options_.idle_timeout);
   while (idle_head_ != nullptr && last_sweep_ns_ - idle_head_->last_active_ns() >= limit_ns) {
     idle_head_->close();  // unlinks itself through on_closed()
   }
@@ -260,7 +266,7 @@ void Worker::drain() {
   }
   set_accepting(false);
   acceptors_.clear();
-  const int64_t deadline = monotonic_ns() + static_cast<int64_t>(options_.drain_timeout.count()) * 1'000'000;
+  const int64_t deadline = monotonic_ns() + to_ns(options_.drain_timeout);
   while (active_ > 0) {
     const int64_t left_ms = (deadline - monotonic_ns()) / 1'000'000;
     if (left_ms <= 0) break;
