@@ -2,7 +2,9 @@
 #include "testutil/server_process.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,6 +39,10 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, c
   const pid_t pid = ::fork();
   if (pid != 0) return pid;
   ::setpgid(0, 0);
+  if (options.drop_bpf_caps) {
+    // Out of the bounding set, so not even root gets them back at exec.
+    for (int cap : {CAP_BPF, CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_PERFMON}) ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+  }
   if (options.max_open_files > 0) {
     const rlimit limit{static_cast<rlim_t>(options.max_open_files), static_cast<rlim_t>(options.max_open_files)};
     ::setrlimit(RLIMIT_NOFILE, &limit);

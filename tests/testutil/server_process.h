@@ -16,7 +16,8 @@
 namespace herdless::testutil {
 
 struct SpawnOptions {
-  int max_open_files = 0;  // RLIMIT_NOFILE of the server when non-zero
+  int max_open_files = 0;     // RLIMIT_NOFILE of the server when non-zero
+  bool drop_bpf_caps = false;  // run without CAP_BPF, CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_PERFMON
 };
 
 class ServerProcess {
