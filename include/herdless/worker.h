@@ -84,7 +84,8 @@ class Worker final : public ConnectionOwner {
   bool accepting_ = false;
   bool out_of_fds_ = false;
   int64_t last_sweep_ns_ = 0;
-  int64_t now_ns_ = 0;  // monotonic time of the current loop turn
+  int64_t now_ns_ = 0;       // monotonic time of the current loop turn
+  bool queue_empty_ = true;  // the last accept batch ended on EAGAIN
 };
 
 }  // namespace herdless

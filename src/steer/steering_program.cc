@@ -110,6 +110,15 @@ Result<void> SteeringProgram::fill_sockets(Group& group, const std::vector<int>&
   // Growing: sockets first, then the slot count; shrinking: the count first.
   if (count < group.skel->bss->nr_slots) group.skel->bss->nr_slots = count;
   for (uint32_t slot = 0; slot < count; ++slot) {
+    // A socket already in the map (a slot kept across a reload) cannot be added twice
+    // (EBUSY): the map holds socket cookies, so compare before updating.
+    uint64_t cookie = 0;
+    socklen_t length = sizeof cookie;
+    uint64_t in_map = 0;
+    if (::getsockopt(fds[slot], SOL_SOCKET, SO_COOKIE, &cookie, &length) == 0 &&
+        bpf_map_lookup_elem(map_fd, &slot, &in_map) == 0 && in_map == cookie) {
+      continue;
+    }
     const uint64_t fd = static_cast<uint64_t>(fds[slot]);
     if (bpf_map_update_elem(map_fd, &slot, &fd, BPF_ANY) != 0) {
       return sys_error("bpf_map_update_elem(sockets)", "slot " + std::to_string(slot));

@@ -124,6 +124,8 @@ void Worker::heartbeat() {
   options_.counters->heartbeat_ns.store(now_ns_, std::memory_order_relaxed);
   if (options_.steer_slot != nullptr) {
     __atomic_store_n(&options_.steer_slot->heartbeat_ns, static_cast<uint64_t>(now_ns_), __ATOMIC_RELAXED);
+    // Nothing known to wait: an idle worker is keeping up, so its accept progress is now.
+    if (queue_empty_) __atomic_store_n(&options_.steer_slot->progress_ns, static_cast<uint64_t>(now_ns_), __ATOMIC_RELAXED);
   }
 }
 
@@ -151,6 +153,7 @@ void Worker::publish_active() {
 
 void Worker::accept_from(Acceptor& acceptor, int budget) {
   WorkerCounters& counters = *options_.counters;
+  queue_empty_ = false;  // until accept4 says EAGAIN
   for (int i = 0; i < budget; ++i) {
     if (active_ >= options_.max_conns) {
       set_accepting(false);  // resumed by on_closed() below the limit
@@ -160,6 +163,7 @@ void Worker::accept_from(Acceptor& acceptor, int budget) {
     if (fd < 0) {
       switch (errno) {
         case EAGAIN:
+          queue_empty_ = true;
           publish_queue_empty();
           return;
         case EINTR:
