@@ -68,7 +68,7 @@ start_server() {
   admin=$(grep -aoE 'admin on http://127\.0\.0\.1:[0-9]+' "$log" | grep -oE '[0-9]+$' || true)
   if [[ -z $port || -z $admin ]]; then
     cat -v "$log" >&2
-    fail "server did not report its ports"
+    fail "server did not report its ports within 10 s (pid $server $(kill -0 "$server" 2>/dev/null && echo running || echo gone))"
   fi
   # The steering must be the one asked for (no silent fallback to the kernel's hash).
   grep -aq "steer $2)" "$log" || { cat -v "$log" >&2; fail "server is not steering with $2"; }

@@ -11,7 +11,6 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -94,19 +93,26 @@ ServerProcess::~ServerProcess() {
   ::unlink(log_path_.c_str());
 }
 
+// Every word that follows `marker` in `text` (up to a space or a line end).
+static std::vector<std::string> words_after(const std::string& text, const std::string& marker) {
+  std::vector<std::string> out;
+  for (size_t at = text.find(marker); at != std::string::npos; at = text.find(marker, at + 1)) {
+    const size_t start = at + marker.size();
+    out.push_back(text.substr(start, text.find_first_of(" \n", start) - start));
+  }
+  return out;
+}
+
 bool ServerProcess::wait_ready(size_t listeners, std::chrono::milliseconds timeout) {
-  const std::regex listen_re(R"(listening on ((tcp|udp)://[^ ]+))");
-  const std::regex admin_re(R"(admin on http://([^ ]+))");
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     const std::string text = log();
     listeners_.clear();
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), listen_re); it != std::sregex_iterator(); ++it) {
-      if (auto a = parse_listen_url((*it)[1].str())) listeners_.push_back(*a);
+    for (const std::string& url : words_after(text, "listening on ")) {
+      if (auto a = parse_listen_url(url)) listeners_.push_back(*a);
     }
-    std::smatch m;
-    if (std::regex_search(text, m, admin_re)) {
-      if (auto a = parse_host_port(m[1].str())) admin_ = *a;
+    for (const std::string& host_port : words_after(text, "admin on http://")) {
+      if (auto a = parse_host_port(host_port)) admin_ = *a;
     }
     const bool wants_admin = text.find("admin on") != std::string::npos || admin_;
     if (listeners_.size() >= listeners && (!wants_admin || admin_)) {
