@@ -1,0 +1,141 @@
+// The steering decision (bpf/steer_logic.h) as plain C++, from fixture tables: the same code
+// the kernel runs, checked here over every pair of random candidates.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "steer_shared.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wold-style-cast"
+#pragma GCC diagnostic ignored "-Wsign-conversion"
+#pragma GCC diagnostic ignored "-Wconversion"
+namespace logic {
+inline const herdless_slot* g_slots = nullptr;
+#define HERDLESS_SLOT(i) (&logic::g_slots[(i)])
+#include "steer_logic.h"  // NOLINT: included inside a namespace on purpose
+#undef HERDLESS_SLOT
+}  // namespace logic
+#pragma GCC diagnostic pop
+
+namespace {
+
+constexpr uint64_t kNow = 10'000'000'000;  // 10 s
+constexpr uint64_t kThreshold = 100'000'000;  // 100 ms
+
+herdless_slot healthy(uint32_t active, uint64_t pending = 0) {
+  herdless_slot s{};
+  s.active = active;
+  s.steered = pending;
+  s.heartbeat_ns = kNow;
+  s.progress_ns = kNow;
+  s.cpu = HERDLESS_NO_CPU;
+  return s;
+}
+
+herdless_slot stalled(uint64_t pending = 3) {
+  herdless_slot s = healthy(0, pending);
+  s.heartbeat_ns = kNow - 5 * kThreshold;
+  s.progress_ns = kNow - 5 * kThreshold;
+  return s;
+}
+
+logic::herdless_choice least_loaded(const std::vector<herdless_slot>& slots, uint32_t r1, uint32_t r2) {
+  logic::g_slots = slots.data();
+  logic::herdless_scan scan;
+  logic::herdless_scan_init(&scan, static_cast<uint32_t>(slots.size()), kNow, kThreshold);
+  logic::herdless_least_loaded(&scan, r1, r2);
+  return scan.c;
+}
+
+TEST(SteerLogic, PendingIsSteeredMinusAcceptedSinceTheMark) {
+  herdless_slot s = healthy(2, 10);
+  s.steered_mark = 4;
+  s.accepted_since = 3;
+  EXPECT_EQ(logic::herdless_pending(&s), 3u);
+  EXPECT_EQ(logic::herdless_load(&s), 5u);
+  s.accepted_since = 9;  // accepted more than was counted as steered: never negative
+  EXPECT_EQ(logic::herdless_pending(&s), 0u);
+}
+
+TEST(SteerLogic, StallNeedsWaitingConnectionsAndAnOldHeartbeatOrProgress) {
+  const herdless_slot busy = healthy(0, 5);
+  EXPECT_FALSE(logic::herdless_stalled(&busy, kNow, kThreshold));
+  herdless_slot idle = stalled(0);
+  EXPECT_FALSE(logic::herdless_stalled(&idle, kNow, kThreshold)) << "nothing waits for it";
+  herdless_slot stuck = stalled(1);
+  EXPECT_TRUE(logic::herdless_stalled(&stuck, kNow, kThreshold));
+  herdless_slot slow_accepts = healthy(0, 2);
+  slow_accepts.progress_ns = kNow - 2 * kThreshold;
+  EXPECT_TRUE(logic::herdless_stalled(&slow_accepts, kNow, kThreshold));
+  herdless_slot future = healthy(0, 2);
+  future.heartbeat_ns = kNow + 5;  // written after `now` was read
+  EXPECT_FALSE(logic::herdless_stalled(&future, kNow, kThreshold));
+}
+
+TEST(SteerLogic, TwoChoicesNeverPickAStalledSlotAndTakeTheLessLoaded) {
+  const std::vector<herdless_slot> slots = {healthy(4), stalled(), healthy(1), healthy(7), stalled()};
+  for (uint32_t r1 = 0; r1 < 25; ++r1) {
+    for (uint32_t r2 = 0; r2 < 25; ++r2) {
+      const auto c = least_loaded(slots, r1, r2);
+      ASSERT_EQ(c.reason, HERDLESS_REASON_LEAST_LOADED);
+      ASSERT_NE(c.slot, 1u);
+      ASSERT_NE(c.slot, 4u);
+      // Slot 3 (load 7) is the most loaded healthy slot: every pair of candidates holds a
+      // less loaded one (a stalled candidate resolves to the next healthy slot, never to 3
+      // twice), so it never wins.
+      ASSERT_NE(c.slot, 3u) << "r1=" << r1 << " r2=" << r2;
+    }
+  }
+}
+
+TEST(SteerLogic, AllStalledLeavesTheChoiceToTheHashFallback) {
+  const auto c = least_loaded({stalled(), stalled(), stalled()}, 7, 9);
+  EXPECT_EQ(c.reason, HERDLESS_REASON_NONE);
+  EXPECT_GT(c.stalled_seen, 0u);
+}
+
+TEST(SteerLogic, AffinityIsStableAndMovesOnlyTheStalledSlotsKeys) {
+  std::vector<herdless_slot> slots(6, healthy(0));
+  auto pick = [&](uint32_t key) {
+    logic::g_slots = slots.data();
+    logic::herdless_scan scan;
+    logic::herdless_scan_init(&scan, static_cast<uint32_t>(slots.size()), kNow, kThreshold);
+    logic::herdless_affinity(&scan, key);
+    EXPECT_EQ(scan.c.reason, HERDLESS_REASON_AFFINITY);
+    return scan.c.slot;
+  };
+  std::vector<uint32_t> before;
+  std::vector<int> per_slot(slots.size());
+  for (uint32_t key = 0; key < 3000; ++key) {
+    before.push_back(pick(logic::herdless_mix(key)));
+    per_slot[before.back()]++;
+  }
+  for (int n : per_slot) EXPECT_NEAR(n, 500, 120);  // spread over every slot
+  slots[2] = stalled();
+  for (uint32_t key = 0; key < 3000; ++key) {
+    const uint32_t now = pick(logic::herdless_mix(key));
+    if (before[key] == 2) {
+      EXPECT_NE(now, 2u);
+    } else {
+      EXPECT_EQ(now, before[key]) << "key " << key << " moved though its slot is healthy";
+    }
+  }
+}
+
+TEST(SteerLogic, CpuPrefersThePinnedSlotElseLeastLoaded) {
+  std::vector<herdless_slot> slots = {healthy(9), healthy(0), healthy(5)};
+  slots[0].cpu = 1;
+  logic::g_slots = slots.data();
+  logic::herdless_scan scan;
+  logic::herdless_scan_init(&scan, 3, kNow, kThreshold);
+  logic::herdless_by_cpu(&scan, 1, 0, 0);
+  EXPECT_EQ(scan.c.reason, HERDLESS_REASON_CPU);
+  EXPECT_EQ(scan.c.slot, 0u);
+  logic::herdless_scan_init(&scan, 3, kNow, kThreshold);
+  logic::herdless_by_cpu(&scan, 3, 0, 0);  // nobody pinned to CPU 3
+  EXPECT_EQ(scan.c.reason, HERDLESS_REASON_LEAST_LOADED);
+}
+
+}  // namespace
