@@ -56,6 +56,7 @@ servers=0
 start_server() {
   # A log file per server: nothing of an earlier server can write into this one.
   local log="$tmp/server$((++servers)).log"
+  : >"$log" # exists before the first grep below
   setsid "$BUILD/herdless" serve --listen tcp://127.0.0.1:0 --workers "$1" --admin 127.0.0.1:0 \
     --steer "$2" --service "$3" --message 'worker={worker}\n' --drain-timeout 1s 2>"$log" &
   server=$!
@@ -250,7 +251,7 @@ for steer in ("least-loaded", "hash"):
     entry = stalled[steer] = {}
     for run in ("baseline", "stalled"):
         r = load(f"stall_{steer}_{run}")
-        counters = {str(w["id"]): w["steer"] for w in load(f"stall_{steer}_{run}_stats")["workers"]}
+        counters = {str(w["id"]): w.get("steer") for w in load(f"stall_{steer}_{run}_stats")["workers"]}
         attempted = max(r["attempted"], 1)
         entry[run] = {"connections_per_second": round(r["connections_per_second"], 1), "attempted": r["attempted"],
                       "completed": r["completed"], "failed": r["failed"], "timed_out": r["timed_out"],
@@ -318,7 +319,7 @@ affinity = {
     "previously_on_stopped": on_victim, "changed": changed,
     "changed_only_those_on_stopped": set(changed) <= set(on_victim),
     "all_on_stopped_moved": set(on_victim) <= set(changed),
-    "steer_counters": [w["steer"] for w in load("aff_stats")["workers"]],
+    "steer_counters": [w.get("steer") for w in load("aff_stats")["workers"]],
 }
 print("4. affinity: 4 workers")
 print(f"   127.0.0.2 x1000 before: workers {main_before['workers']} (timed_out {main_before['timed_out']}, failed {main_before['failed']})")

@@ -70,6 +70,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       {"admin", "HOST:PORT of /stats and /metrics, or 'off' (default 127.0.0.1:10014)"},
       {"steer", "hash|least-loaded|affinity|cpu (default least-loaded when eBPF loads)"},
       {"stall-threshold", "A slot whose loop or accepts stall this long with connections waiting is skipped (100ms)"},
+      {"stall-timeout", "A worker stalled this long with a queue is rescued: its queue migrates (500ms)"},
+      {"pid-file", "Write the supervisor's pid here (for SIGUSR2 upgrades)"},
   };
   for (const Flag& f : options) serve->add_option(std::string("--") + f.key, flags->values[f.key], f.help);
   serve->add_flag("--pin-workers", flags->pin_workers, "Pin worker i to CPU i mod N");

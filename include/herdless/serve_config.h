@@ -31,6 +31,10 @@ struct ServeConfig {
   SteerMode steer = SteerMode::least_loaded;
   std::chrono::milliseconds stall_threshold{100};
   bool pin_workers = false;  // worker i runs on CPU i mod N
+  // A worker whose heartbeat is this old while its accept queue is not empty is rescued:
+  // its slot leaves selection and its queue migrates to the others.
+  std::chrono::milliseconds stall_timeout{500};
+  std::string pid_file;  // written at start, for scripted upgrades (SIGUSR2)
 };
 
 // One "key = value" as given by a flag or a config file entry, before validation.

@@ -18,7 +18,7 @@ constexpr int kMaxWorkers = 1024;
 constexpr std::string_view kKeys[] = {"listen",  "workers",       "mode",          "backlog",
                                       "service", "message",       "idle-timeout",  "max-conns",
                                       "drain-timeout", "admin",   "steer",         "stall-threshold",
-                                      "pin-workers"};
+                                      "pin-workers", "stall-timeout", "pid-file"};
 
 bool known_key(std::string_view key) {
   for (std::string_view k : kKeys) {
@@ -43,6 +43,13 @@ Result<std::chrono::milliseconds> parse_positive_duration(const Setting& s) {
   auto d = parse_duration(s.value);
   if (!d || d->count() <= 0) return input_error("invalid " + s.key, "'" + s.value + "' (want e.g. 500ms, 60s)");
   return *d;
+}
+
+std::chrono::milliseconds& duration_setting(ServeConfig& config, std::string_view key) {
+  if (key == "idle-timeout") return config.idle_timeout;
+  if (key == "drain-timeout") return config.drain_timeout;
+  if (key == "stall-threshold") return config.stall_threshold;
+  return config.stall_timeout;
 }
 
 Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced) {
@@ -75,11 +82,13 @@ Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced)
     else return input_error("invalid service", "'" + s.value + "' (want hello or echo)");
   } else if (s.key == "message") {
     config.message = expand_escapes(s.value);
-  } else if (s.key == "idle-timeout" || s.key == "drain-timeout" || s.key == "stall-threshold") {
+  } else if (s.key == "idle-timeout" || s.key == "drain-timeout" || s.key == "stall-threshold" ||
+             s.key == "stall-timeout") {
     auto d = parse_positive_duration(s);
     if (!d) return std::unexpected(d.error());
-    (s.key == "idle-timeout" ? config.idle_timeout : s.key == "drain-timeout" ? config.drain_timeout
-                                                                             : config.stall_threshold) = *d;
+    duration_setting(config, s.key) = *d;
+  } else if (s.key == "pid-file") {
+    config.pid_file = s.value;
   } else if (s.key == "steer") {
     auto mode = parse_steer_mode(s.value);
     if (!mode) return std::unexpected(mode.error());
