@@ -58,6 +58,11 @@ HERDLESS_INLINE int herdless_stalled(const struct herdless_slot *s, __u64 now, _
   return 0;
 }
 
+/* Out of selection: excluded by the supervisor, or stalled. */
+HERDLESS_INLINE int herdless_unavailable(const struct herdless_slot *s, __u64 now, __u64 threshold) {
+  return s->excluded || herdless_stalled(s, now, threshold);
+}
+
 /* 32-bit mix (the murmur3 finalizer). */
 HERDLESS_INLINE __u32 herdless_mix(__u32 h) {
   h ^= h >> 16;
@@ -80,7 +85,7 @@ HERDLESS_STEP(herdless_healthy_step) {
   if (slot >= s->slots) slot -= s->slots;
   const struct herdless_slot *state = HERDLESS_SLOT(slot);
   if (!state) return 0;
-  if (herdless_stalled(state, s->now, s->threshold)) return 0;
+  if (herdless_unavailable(state, s->now, s->threshold)) return 0;
   s->found = slot;
   return 1;
 }
@@ -92,7 +97,7 @@ HERDLESS_STEP(herdless_affinity_step) {
   if (!state) return 0;
   const __u32 score = herdless_mix(s->key ^ herdless_mix(i + 0x9e3779b9u));
   if (s->found != s->slots && score <= s->best_score) return 0;
-  if (herdless_stalled(state, s->now, s->threshold)) return 0;
+  if (herdless_unavailable(state, s->now, s->threshold)) return 0;
   s->best_score = score;
   s->found = i;
   return 0;
@@ -103,7 +108,7 @@ HERDLESS_STEP(herdless_cpu_step) {
   struct herdless_scan *s = (struct herdless_scan *)arg;
   const struct herdless_slot *state = HERDLESS_SLOT(i);
   if (!state || state->cpu != s->cpu) return 0;
-  if (herdless_stalled(state, s->now, s->threshold)) return 0;
+  if (herdless_unavailable(state, s->now, s->threshold)) return 0;
   s->found = i;
   return 1;
 }

@@ -35,6 +35,8 @@ struct herdless_slot {
   __u64 accepted_since;     /* connections the worker accepted since that moment */
   __u32 active;             /* open connections of the worker */
   __u32 cpu;                /* CPU the worker is pinned to, or HERDLESS_NO_CPU */
+  __u32 excluded;           /* set by the supervisor: never a candidate (being rescued or removed) */
+  __u32 reserved;
 };
 
 /* Per-slot counters kept by the program in a per-CPU array. */

@@ -28,6 +28,11 @@ class ListenerTable {
   // The number of addresses (reuseport groups) and the sockets of one, indexed by slot.
   size_t groups() const { return groups_.size(); }
   std::vector<int> group_fds(size_t group) const;
+  // Puts `fd` in place of a slot's socket of one group; returns the old socket.
+  Fd replace_socket(size_t group, int slot, Fd fd);
+  const ListenAddress& group_address(size_t group) const { return groups_.at(group).bound; }
+  // Connections waiting in a slot's accept queues (TCP_INFO), summed over groups.
+  uint32_t queued(int slot) const;
   // The transports of the addresses, in the same order as slot_fds().
   std::vector<Transport> transports() const;
   // True when `requested` names the same addresses as this table was opened with.

@@ -29,6 +29,7 @@ struct WorkerSnapshot {
   uint64_t closed = 0;
   uint64_t errors = 0;
   uint64_t restarts = 0;
+  uint64_t rescues = 0;
   int64_t heartbeat_age_ms = 0;
   std::optional<SteerCounters> steer;  // present when an eBPF program steers
 };

@@ -43,6 +43,11 @@ class SteeringProgram {
   // After a reload: the same groups with more or fewer slots, or new groups (reattached).
   Result<void> update(const ListenerTable& table, std::chrono::milliseconds stall_threshold);
 
+  // Puts a fresh listener into a slot of one group (after a stall rescue).
+  Result<void> replace_socket(size_t group, int slot, int fd);
+  // Takes a slot out of selection (true) or puts it back.
+  void set_excluded(int slot, bool excluded);
+
   SteerMode mode() const { return mode_; }
   // Slot state shared with the workers (valid for the program's lifetime, and in forked
   // children, which inherit the mapping).

@@ -42,10 +42,12 @@ class Supervisor {
     std::unique_ptr<RunningWorker> worker;
     int64_t started_ns = 0;
     bool retiring = false;  // an old generation's worker, draining after a reload
+    Fd channel;             // the supervisor's end of the worker's channel
   };
   struct SlotState {
     int64_t backoff_ms = 0;
     std::unique_ptr<Timer> restart_timer;
+    bool rescued = false;  // out of selection, its old listener shut down, waiting for the worker
   };
 
   explicit Supervisor(SupervisorOptions options, EventLoop loop);
@@ -62,6 +64,10 @@ class Supervisor {
   StatsSnapshot snapshot() const;
   void resize_slots();
   void start_steering();
+  // Stall rescue (supervisor_rescue.cc).
+  void check_stalls();
+  void rescue(int slot, int64_t heartbeat_age_ms, uint32_t queued);
+  void readmit(int slot);
 
   SupervisorOptions options_;
   EventLoop loop_;
@@ -74,6 +80,7 @@ class Supervisor {
   Fd thread_exit_fd_;
   CallbackHandler thread_exit_handler_;
   std::unique_ptr<Timer> kill_timer_;
+  std::unique_ptr<Timer> stall_timer_;
   std::vector<Handle> handles_;
   std::vector<SlotState> slots_;
   bool stopping_ = false;

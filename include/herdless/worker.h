@@ -31,6 +31,7 @@ struct WorkerOptions {
   WorkerCounters* counters = nullptr;
   bool stop_on_signals = false;  // process mode: SIGTERM/SIGINT (blocked) start the drain
   herdless_slot* steer_slot = nullptr;  // the slot's state read by the steering program, if any
+  Fd channel;  // the supervisor sends fresh listeners here (after a stall rescue)
   int pin_cpu = -1;                     // CPU to run on, or -1
 };
 
@@ -57,6 +58,8 @@ class Worker final : public ConnectionOwner {
   Result<void> start();
   void accept_from(Acceptor& acceptor, int budget);
   void set_accepting(bool on);
+  void receive_listeners();
+  void listener_gone(Acceptor& acceptor);
   void sweep_idle();
   void drain();
   void free_closed();
@@ -76,6 +79,7 @@ class Worker final : public ConnectionOwner {
   std::unique_ptr<Timer> retry_accept_;  // after EMFILE/ENFILE
   Fd signal_fd_;
   std::unique_ptr<CallbackHandler> signal_handler_;
+  std::unique_ptr<CallbackHandler> channel_handler_;
 
   Connection* idle_head_ = nullptr;  // least recently active
   Connection* idle_tail_ = nullptr;

@@ -20,6 +20,7 @@ struct LaunchSpec {
   const ServeConfig* config = nullptr;
   WorkerCounters* counters = nullptr;
   herdless_slot* steer_slot = nullptr;  // null under hash steering
+  int channel_fd = -1;                  // the worker's end of its supervisor channel
   int pin_cpu = -1;
 };
 

@@ -1,6 +1,10 @@
 // ListenerTable: opening, reusing and resizing the per-slot SO_REUSEPORT sockets.
 #include "herdless/listener_table.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <string>
 
@@ -96,6 +100,27 @@ std::vector<int> ListenerTable::group_fds(size_t group) const {
   std::vector<int> out;
   for (const Fd& fd : groups_.at(group).sockets) out.push_back(fd.get());
   return out;
+}
+
+Fd ListenerTable::replace_socket(size_t group, int slot, Fd fd) {
+  Fd& place = groups_.at(group).sockets.at(static_cast<size_t>(slot));
+  Fd old(place.release());
+  place = std::move(fd);
+  return old;
+}
+
+uint32_t ListenerTable::queued(int slot) const {
+  uint32_t total = 0;
+  for (const Group& g : groups_) {
+    if (g.requested.transport != Transport::tcp) continue;
+    tcp_info info{};
+    socklen_t length = sizeof info;
+    // On a listener, tcpi_unacked is the accept queue's current length.
+    if (::getsockopt(g.sockets.at(static_cast<size_t>(slot)).get(), IPPROTO_TCP, TCP_INFO, &info, &length) == 0) {
+      total += info.tcpi_unacked;
+    }
+  }
+  return total;
 }
 
 std::vector<Transport> ListenerTable::transports() const {

@@ -18,6 +18,7 @@ std::vector<WorkerSnapshot> snapshot_workers(const StatsTable& table, int worker
     w.closed = c.closed.load(std::memory_order_relaxed);
     w.errors = c.errors.load(std::memory_order_relaxed);
     w.restarts = c.restarts.load(std::memory_order_relaxed);
+    w.rescues = c.rescues.load(std::memory_order_relaxed);
     const int64_t beat = c.heartbeat_ns.load(std::memory_order_relaxed);
     w.heartbeat_age_ms = beat == 0 ? -1 : (now - beat) / 1'000'000;
     out.push_back(w);
@@ -40,6 +41,7 @@ nlohmann::json to_json(const StatsSnapshot& snapshot) {
                               {"closed", w.closed},
                               {"errors", w.errors},
                               {"restarts", w.restarts},
+                              {"rescues", w.rescues},
                               {"heartbeat_age_ms", w.heartbeat_age_ms}});
     if (w.steer) {
       out["workers"].back()["steer"] = {{"selected", w.steer->selected},
@@ -69,6 +71,8 @@ std::string to_prometheus(const StatsSnapshot& snapshot) {
        [](const WorkerSnapshot& w) { return static_cast<double>(w.errors); }},
       {"herdless_worker_restarts_total", "counter", "Times the slot's worker was restarted after dying.",
        [](const WorkerSnapshot& w) { return static_cast<double>(w.restarts); }},
+      {"herdless_worker_rescues_total", "counter", "Stall rescues: the slot's queue migrated to other workers.",
+       [](const WorkerSnapshot& w) { return static_cast<double>(w.rescues); }},
       {"herdless_worker_heartbeat_age_seconds", "gauge", "Time since the worker's loop last turned.",
        [](const WorkerSnapshot& w) { return static_cast<double>(w.heartbeat_age_ms) / 1000.0; }},
   };

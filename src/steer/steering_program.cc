@@ -139,6 +139,20 @@ Result<void> SteeringProgram::update(const ListenerTable& table, std::chrono::mi
   return {};
 }
 
+Result<void> SteeringProgram::replace_socket(size_t group, int slot, int fd) {
+  const int map_fd = bpf_map__fd(groups_.at(group)->skel->maps.sockets);
+  const uint32_t key = static_cast<uint32_t>(slot);
+  const uint64_t value = static_cast<uint64_t>(fd);
+  if (bpf_map_update_elem(map_fd, &key, &value, BPF_ANY) != 0) {
+    return sys_error("bpf_map_update_elem(sockets)", "slot " + std::to_string(slot));
+  }
+  return {};
+}
+
+void SteeringProgram::set_excluded(int slot, bool excluded) {
+  __atomic_store_n(&slots_[slot].excluded, excluded ? 1u : 0u, __ATOMIC_RELAXED);
+}
+
 std::vector<SlotSteerCounters> SteeringProgram::counters(int slots) const {
   std::vector<SlotSteerCounters> out(static_cast<size_t>(slots));
   const int cpus = libbpf_num_possible_cpus();

@@ -1,11 +1,14 @@
 // Supervisor: worker lifecycle, signals, reload and stop.
 #include "herdless/supervisor.h"
 
+#include "herdless/fd_passing.h"
+
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstring>
 #include <spdlog/spdlog.h>
 
@@ -79,6 +82,16 @@ Result<void> Supervisor::start() {
   });
   if (!kill_timer) return std::unexpected(kill_timer.error());
   kill_timer_ = std::move(*kill_timer);
+  if (steering_) {
+    auto stall_timer = Timer::create(loop_, [this] { check_stalls(); });
+    if (!stall_timer) return std::unexpected(stall_timer.error());
+    stall_timer_ = std::move(*stall_timer);
+    const auto period = std::clamp(config.stall_timeout / 5, std::chrono::milliseconds(10), std::chrono::milliseconds(100));
+    stall_timer_->arm(period, period);
+  } else {
+    spdlog::warn("lifecycle: no steering program, so queued connections cannot migrate: a stalled worker's queue "
+                 "waits for it, and a removed slot's queue is reset");
+  }
   return {};
 }
 
@@ -133,6 +146,13 @@ void Supervisor::spawn(int slot) {
     const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
     spec.pin_cpu = cpus > 0 ? slot % static_cast<int>(cpus) : -1;
   }
+  auto channel = make_channel();
+  if (!channel) {
+    spdlog::error("cannot start worker {}: {}", slot, channel.error().message());
+    schedule_restart(slot);
+    return;
+  }
+  spec.channel_fd = channel->second.get();
   auto worker = options_.config.mode == WorkerMode::process ? launch_process_worker(spec)
                                                             : launch_thread_worker(spec, thread_exit_fd_.get());
   if (!worker) {
@@ -140,7 +160,8 @@ void Supervisor::spawn(int slot) {
     schedule_restart(slot);
     return;
   }
-  handles_.push_back(Handle{slot, std::move(*worker), monotonic_ns(), false});
+  handles_.push_back(Handle{slot, std::move(*worker), monotonic_ns(), false, std::move(channel->first)});
+  readmit(slot);  // a new worker starts on the slot's current sockets
 }
 
 void Supervisor::on_signal() {

@@ -16,7 +16,7 @@
 namespace herdless {
 namespace {
 
-WorkerOptions worker_options(const LaunchSpec& spec, std::vector<Fd> listeners, bool process) {
+WorkerOptions worker_options(const LaunchSpec& spec, std::vector<Fd> listeners, Fd channel, bool process) {
   const ServeConfig& config = *spec.config;
   WorkerOptions options;
   options.index = spec.slot;
@@ -30,6 +30,7 @@ WorkerOptions worker_options(const LaunchSpec& spec, std::vector<Fd> listeners, 
   options.stop_on_signals = process;
   options.steer_slot = spec.steer_slot;
   options.pin_cpu = spec.pin_cpu;
+  options.channel = std::move(channel);
   return options;
 }
 
@@ -49,10 +50,12 @@ void close_all_but(std::vector<int> keep) {
   // Die with the supervisor rather than linger: SIGTERM starts a normal drain.
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != parent) ::_exit(0);
-  close_all_but(spec.listen_fds);
+  std::vector<int> keep = spec.listen_fds;
+  keep.push_back(spec.channel_fd);
+  close_all_but(keep);
   std::vector<Fd> listeners;
   for (int fd : spec.listen_fds) listeners.emplace_back(fd);
-  auto worker = Worker::create(worker_options(spec, std::move(listeners), true));
+  auto worker = Worker::create(worker_options(spec, std::move(listeners), Fd(spec.channel_fd), true));
   if (!worker) {
     spdlog::error("worker {}: {}", spec.slot, worker.error().message());
     ::_exit(1);
@@ -121,7 +124,9 @@ Result<std::unique_ptr<RunningWorker>> launch_thread_worker(const LaunchSpec& sp
     if (!copy) return sys_error("dup", "listener of worker " + std::to_string(spec.slot));
     listeners.push_back(std::move(copy));
   }
-  auto worker = Worker::create(worker_options(spec, std::move(listeners), false));
+  Fd channel(::fcntl(spec.channel_fd, F_DUPFD_CLOEXEC, 3));
+  if (!channel) return sys_error("dup", "channel of worker " + std::to_string(spec.slot));
+  auto worker = Worker::create(worker_options(spec, std::move(listeners), std::move(channel), false));
   if (!worker) return std::unexpected(worker.error());
   return std::make_unique<ThreadWorker>(std::move(*worker), notify_fd);
 }

@@ -1,6 +1,8 @@
 // Worker: accept loop, connection bookkeeping, limits, heartbeat and drain.
 #include "herdless/worker.h"
 
+#include "herdless/fd_passing.h"
+
 #include <sched.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -32,6 +34,7 @@ class Worker::Acceptor final : public EventHandler {
   Worker& worker_;
   Fd fd_;
   bool registered_ = false;
+  bool gone_ = false;  // shut down by the supervisor (stall rescue): waits for a replacement
 };
 
 Worker::Worker(WorkerOptions options, EventLoop loop) : options_(std::move(options)), loop_(std::move(loop)) {}
@@ -90,6 +93,11 @@ Result<void> Worker::start() {
       loop_.stop();
     });
     auto added = loop_.add(signal_fd_.get(), EPOLLIN, signal_handler_.get());
+    if (!added) return std::unexpected(added.error());
+  }
+  if (options_.channel) {
+    channel_handler_ = std::make_unique<CallbackHandler>([this](uint32_t) { receive_listeners(); });
+    auto added = loop_.add(options_.channel.get(), EPOLLIN, channel_handler_.get());
     if (!added) return std::unexpected(added.error());
   }
   heartbeat();
@@ -169,6 +177,9 @@ void Worker::accept_from(Acceptor& acceptor, int budget) {
         case EINTR:
         case ECONNABORTED:
         case EPROTO: continue;
+        case EINVAL:  // the listener was shut down (its queue migrated): stop watching it
+          listener_gone(acceptor);
+          return;
         case EMFILE:
         case ENFILE:
         case ENOBUFS:
@@ -198,10 +209,38 @@ void Worker::accept_from(Acceptor& acceptor, int budget) {
   }
 }
 
+void Worker::listener_gone(Acceptor& acceptor) {
+  if (acceptor.registered_) loop_.remove(acceptor.fd_.get());
+  acceptor.registered_ = false;
+  acceptor.gone_ = true;
+}
+
+void Worker::receive_listeners() {
+  for (;;) {
+    auto passed = receive_listener(options_.channel.get());
+    if (!passed) {
+      if (passed.error().code != EAGAIN) {
+        // The supervisor is gone: keep serving; the listeners we have stay valid.
+        loop_.remove(options_.channel.get());
+      }
+      return;
+    }
+    if (passed->group >= acceptors_.size()) continue;
+    Acceptor& acceptor = *acceptors_[passed->group];
+    if (acceptor.registered_) loop_.remove(acceptor.fd_.get());
+    acceptor.registered_ = false;
+    acceptor.fd_ = std::move(passed->fd);
+    acceptor.gone_ = false;
+    if (accepting_) acceptor.registered_ = loop_.add(acceptor.fd_.get(), EPOLLIN, &acceptor).has_value();
+    spdlog::info("worker {}: took over a fresh listener", options_.index);
+  }
+}
+
 void Worker::set_accepting(bool on) {
   if (accepting_ == on) return;
   accepting_ = on;
   for (auto& acceptor : acceptors_) {
+    if (acceptor->gone_) continue;
     if (on && !acceptor->registered_) {
       acceptor->registered_ = loop_.add(acceptor->fd_.get(), EPOLLIN, acceptor.get()).has_value();
     } else if (!on && acceptor->registered_) {
@@ -266,7 +305,9 @@ void Worker::drain() {
   // Take what is already queued, then let go of the listeners: the supervisor closes its
   // copies, so the sockets go away once every worker of the slot has let go.
   if (!out_of_fds_) {
-    for (auto& acceptor : acceptors_) accept_from(*acceptor, 1 << 16);
+    for (auto& acceptor : acceptors_) {
+      if (!acceptor->gone_) accept_from(*acceptor, 1 << 16);
+    }
   }
   set_accepting(false);
   acceptors_.clear();

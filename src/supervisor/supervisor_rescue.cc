@@ -1,0 +1,74 @@
+// Supervisor: stall rescue. A worker whose heartbeat is older than --stall-timeout while its
+// accept queue is not empty has its slot taken out of selection and its listener shut down:
+// the kernel migrates the queued connections (through the SELECT_OR_MIGRATE program) to
+// healthy workers. The slot gets a fresh listener, sent to the worker over its channel; when
+// the worker's heartbeat is fresh again the slot rejoins selection.
+#include <sys/socket.h>
+
+#include <spdlog/spdlog.h>
+
+#include "herdless/fd_passing.h"
+#include "herdless/listener.h"
+#include "herdless/supervisor.h"
+
+namespace herdless {
+
+void Supervisor::check_stalls() {
+  if (stopping_ || !steering_) return;
+  const int64_t now = monotonic_ns();
+  const ServeConfig& config = options_.config;
+  for (int slot = 0; slot < config.workers && static_cast<size_t>(slot) < slots_.size(); ++slot) {
+    const WorkerCounters& counters = stats_.slot(static_cast<size_t>(slot));
+    const int64_t beat = counters.heartbeat_ns.load(std::memory_order_relaxed);
+    if (beat == 0 || counters.pid.load(std::memory_order_relaxed) == 0) continue;
+    const int64_t age_ms = (now - beat) / 1'000'000;
+    if (slots_[static_cast<size_t>(slot)].rescued) {
+      if (age_ms < config.stall_threshold.count()) {
+        steering_->set_excluded(slot, false);
+        slots_[static_cast<size_t>(slot)].rescued = false;
+        spdlog::info("worker {} is back: rejoins selection", slot);
+      }
+      continue;
+    }
+    if (age_ms <= config.stall_timeout.count()) continue;
+    const uint32_t queued = listeners_.queued(slot);
+    if (queued > 0) rescue(slot, age_ms, queued);
+  }
+}
+
+void Supervisor::rescue(int slot, int64_t heartbeat_age_ms, uint32_t queued) {
+  // Out of selection first, so that neither new connections nor the migration pick it.
+  steering_->set_excluded(slot, true);
+  slots_[static_cast<size_t>(slot)].rescued = true;
+  for (size_t group = 0; group < listeners_.groups(); ++group) {
+    auto fresh = open_reuseport_socket(listeners_.group_address(group), options_.config.backlog);
+    if (!fresh) {
+      spdlog::error("rescue of worker {}: {}", slot, fresh.error().message());
+      continue;
+    }
+    if (auto replaced = steering_->replace_socket(group, slot, fresh->get()); !replaced) {
+      spdlog::error("rescue of worker {}: {}", slot, replaced.error().message());
+      continue;
+    }
+    Fd old = listeners_.replace_socket(group, slot, std::move(*fresh));
+    // Unlisten: every connection waiting in its queue migrates to another slot's listener.
+    ::shutdown(old.get(), SHUT_RD);
+    for (Handle& h : handles_) {
+      if (h.slot != slot || h.retiring || !h.channel) continue;
+      if (auto sent = send_listener(h.channel.get(), static_cast<uint32_t>(group), listeners_.slot_fds(slot)[group]);
+          !sent) {
+        spdlog::error("rescue of worker {}: {}", slot, sent.error().message());
+      }
+    }
+  }
+  stats_.slot(static_cast<size_t>(slot)).rescues.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("worker {} stalled (heartbeat {}ms old, {} queued): its queue migrated to the other workers", slot,
+               heartbeat_age_ms, queued);
+}
+
+void Supervisor::readmit(int slot) {
+  if (static_cast<size_t>(slot) < slots_.size()) slots_[static_cast<size_t>(slot)].rescued = false;
+  if (steering_) steering_->set_excluded(slot, false);
+}
+
+}  // namespace herdless
