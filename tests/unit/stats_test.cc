@@ -160,7 +160,7 @@ TEST(StatsJson, Shape) {
   std::set<std::string> worker_keys;
   for (const auto& [key, value] : w0.items()) worker_keys.insert(key);
   EXPECT_EQ(worker_keys, (std::set<std::string>{"id", "pid", "accepted", "active", "closed", "errors", "restarts",
-                                                "heartbeat_age_ms"}));
+                                                "rescues", "heartbeat_age_ms"}));
   EXPECT_EQ(w0["id"], 0);
   EXPECT_EQ(w0["pid"], 4242);
   EXPECT_EQ(w0["accepted"], 10);
@@ -233,6 +233,10 @@ TEST(StatsPrometheus, ExactLines) {
       "# TYPE herdless_worker_restarts_total counter",
       "herdless_worker_restarts_total{worker=\"0\"} 0",
       "herdless_worker_restarts_total{worker=\"1\"} 3",
+      "# HELP herdless_worker_rescues_total Stall rescues: the slot's queue migrated to other workers.",
+      "# TYPE herdless_worker_rescues_total counter",
+      "herdless_worker_rescues_total{worker=\"0\"} 0",
+      "herdless_worker_rescues_total{worker=\"1\"} 0",
       "# HELP herdless_worker_heartbeat_age_seconds Time since the worker's loop last turned.",
       "# TYPE herdless_worker_heartbeat_age_seconds gauge",
       "herdless_worker_heartbeat_age_seconds{worker=\"0\"} 0.012",
@@ -268,7 +272,7 @@ TEST(StatsPrometheus, EveryMetricIsDeclaredOnceBeforeItsSamples) {
     EXPECT_EQ(*end, '\0') << "not a number: " << line;
   }
   for (const auto& [name, count] : declared) EXPECT_EQ(count, 1) << name;
-  EXPECT_EQ(declared.size(), 8u);
+  EXPECT_EQ(declared.size(), 9u);
 }
 
 TEST(StatsPrometheus, SteerCountersOnlyForSlotsThatHaveThem) {
