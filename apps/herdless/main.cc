@@ -6,7 +6,13 @@
 
 #include "commands.h"
 
+std::vector<std::string>& herdless::cli::original_argv() {
+  static std::vector<std::string> argv;
+  return argv;
+}
+
 int main(int argc, char** argv) {
+  herdless::cli::original_argv().assign(argv, argv + argc);
   auto logger = spdlog::stderr_color_mt("herdless");
   logger->set_pattern("%^[%Y-%m-%d %H:%M:%S.%e] [%l]%$ %v");
   spdlog::set_default_logger(logger);

@@ -42,7 +42,7 @@ int run_serve(ServeFlags& flags) {
   auto config = resolve_serve_config(from_file, from_flags);
   if (!config) return fail(config.error().message());
 
-  auto supervisor = Supervisor::create(SupervisorOptions{*config, from_flags, config_path});
+  auto supervisor = Supervisor::create(SupervisorOptions{*config, from_flags, config_path, original_argv()});
   if (!supervisor) return fail(supervisor.error().message());
   return (*supervisor)->run();
 }
@@ -62,8 +62,10 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       {"workers", "Worker count (default: number of CPUs)"},
       {"mode", "process|thread (default process)"},
       {"backlog", "listen() backlog per socket (default 4096)"},
-      {"service", "hello|echo (default hello)"},
+      {"service", "hello|echo|http (default hello)"},
       {"message", "hello's reply; {worker} = worker index, \\n = newline (default 'hello world.')"},
+      {"http-body", "http's 200 body; \\n = newline (default 'hello world.')"},
+      {"http-max-body", "http: larger request bodies get 413; bytes, or 64k, 1m (default 1m)"},
       {"idle-timeout", "Close connections idle this long (default 60s)"},
       {"max-conns", "Connections per worker before it stops accepting (default 100000)"},
       {"drain-timeout", "On stop, wait this long for active connections (default 10s)"},

@@ -1,5 +1,6 @@
 // AdminServer: the supervisor's small HTTP endpoint: GET /metrics (Prometheus text) and
-// GET /stats (JSON). Runs in the supervisor's loop; one request per connection.
+// GET /stats (JSON). Runs in the supervisor's loop; one request per connection, read with the
+// same strict parser as the http service (http/request_parser.h).
 #pragma once
 
 #include <functional>
@@ -10,6 +11,7 @@
 #include "herdless/address.h"
 #include "herdless/connection.h"
 #include "herdless/event_loop.h"
+#include "herdless/http/request_parser.h"
 #include "herdless/stats_snapshot.h"
 
 namespace herdless {
@@ -18,8 +20,9 @@ class AdminServer final : public ConnectionOwner {
  public:
   using SnapshotFn = std::function<StatsSnapshot()>;
 
+  // `inherited_fd` >= 0 adopts a listening socket handed over by a binary upgrade.
   static Result<std::unique_ptr<AdminServer>> create(EventLoop& loop, const ListenAddress& address,
-                                                     SnapshotFn snapshot);
+                                                     SnapshotFn snapshot, int inherited_fd = -1);
   ~AdminServer() override;
 
   const ListenAddress& address() const { return bound_; }
@@ -31,14 +34,16 @@ class AdminServer final : public ConnectionOwner {
   void on_activity(Connection&) override {}
   void on_closed(Connection& conn, bool error) override;
 
-  // The response to one request head ("GET /stats HTTP/1.1\r\n..."), status line included.
+  // The response to one request head ("GET /stats HTTP/1.1\r\nHost: x", without the blank line
+  // that ends it), status line included.
   std::string respond(std::string_view request_head) const;
 
  private:
   AdminServer(EventLoop& loop, SnapshotFn snapshot);
   void accept_ready();
+  // The response to a request the parser has read (request_done) or refused (error).
+  std::string respond(const http::RequestParser& parser, http::RequestParser::Event event) const;
 
-  static constexpr size_t kMaxRequest = 8192;
   static constexpr size_t kMaxConnections = 64;
 
   EventLoop& loop_;
@@ -46,7 +51,7 @@ class AdminServer final : public ConnectionOwner {
   Fd listen_;
   ListenAddress bound_;
   CallbackHandler accept_handler_;
-  std::unordered_map<Connection*, std::string> requests_;  // partial request heads
+  std::unordered_map<Connection*, http::RequestParser> requests_;  // each connection's request
 };
 
 }  // namespace herdless

@@ -7,6 +7,7 @@
 #include "herdless/address.h"
 #include "herdless/error.h"
 #include "herdless/fd.h"
+#include "herdless/inheritance.h"
 
 namespace herdless {
 
@@ -17,8 +18,9 @@ class ListenerTable {
   // Opens `slots` sockets per address. A port 0 is resolved by the first socket and shared
   // by the others. Sockets of `previous` whose requested URL reappears are reused (and
   // resized), so a reload keeps the queues of unchanged addresses.
+  // With `inherited` (a binary upgrade), sockets handed over for a requested URL are adopted.
   static Result<ListenerTable> open(const std::vector<ListenAddress>& requested, int slots, int backlog,
-                                    ListenerTable* previous = nullptr);
+                                    ListenerTable* previous = nullptr, const Inherited* inherited = nullptr);
 
   int slots() const { return slots_; }
   // The addresses as bound (port 0 resolved), in the order requested.
@@ -31,6 +33,7 @@ class ListenerTable {
   // Puts `fd` in place of a slot's socket of one group; returns the old socket.
   Fd replace_socket(size_t group, int slot, Fd fd);
   const ListenAddress& group_address(size_t group) const { return groups_.at(group).bound; }
+  const ListenAddress& group_requested(size_t group) const { return groups_.at(group).requested; }
   // Connections waiting in a slot's accept queues (TCP_INFO), summed over groups.
   uint32_t queued(int slot) const;
   // The transports of the addresses, in the same order as slot_fds().

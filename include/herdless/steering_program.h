@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "herdless/error.h"
+#include "herdless/inheritance.h"
 #include "herdless/listener_table.h"
 #include "herdless/steer_mode.h"
 #include "steer_shared.h"
@@ -34,8 +35,11 @@ class SteeringProgram {
  public:
   // Loads and attaches the program to every group of `table` (not for SteerMode::hash).
   // An Error names why (no privilege, old kernel): the caller then keeps the kernel's hash.
+  // With `inherited` (a binary upgrade), the old supervisor's maps are reused: the slot
+  // states and the sockarrays carry over, and the new program replaces the old one.
   static Result<std::unique_ptr<SteeringProgram>> attach(SteerMode mode, const ListenerTable& table,
-                                                         std::chrono::milliseconds stall_threshold);
+                                                         std::chrono::milliseconds stall_threshold,
+                                                         const Inherited* inherited = nullptr);
   ~SteeringProgram();
   SteeringProgram(const SteeringProgram&) = delete;
   SteeringProgram& operator=(const SteeringProgram&) = delete;
@@ -49,6 +53,9 @@ class SteeringProgram {
   void set_excluded(int slot, bool excluded);
 
   SteerMode mode() const { return mode_; }
+  // The maps to hand over in a binary upgrade.
+  int slots_map_fd() const { return slots_fd_; }
+  int sockets_map_fd(size_t group) const;
   // Slot state shared with the workers (valid for the program's lifetime, and in forked
   // children, which inherit the mapping).
   herdless_slot* slot_state(int slot) { return &slots_[slot]; }
@@ -59,7 +66,8 @@ class SteeringProgram {
  private:
   struct Group;
   SteeringProgram(SteerMode mode);
-  Result<void> attach_groups(const ListenerTable& table, std::chrono::milliseconds stall_threshold);
+  Result<void> attach_groups(const ListenerTable& table, std::chrono::milliseconds stall_threshold,
+                             const Inherited* inherited = nullptr);
   Result<void> fill_sockets(Group& group, const std::vector<int>& fds, std::chrono::milliseconds stall_threshold);
 
   SteerMode mode_;

@@ -11,6 +11,7 @@
 
 #include "herdless/admin_server.h"
 #include "herdless/event_loop.h"
+#include "herdless/inheritance.h"
 #include "herdless/listener_table.h"
 #include "herdless/serve_config.h"
 #include "herdless/steering_program.h"
@@ -24,6 +25,7 @@ struct SupervisorOptions {
   ServeConfig config;
   Settings flags;                          // re-applied over the file on every reload
   std::optional<std::string> config_path;  // re-read on SIGHUP
+  std::vector<std::string> argv;           // re-run by a binary upgrade (SIGUSR2)
 };
 
 class Supervisor {
@@ -64,6 +66,11 @@ class Supervisor {
   StatsSnapshot snapshot() const;
   void resize_slots();
   void start_steering();
+  // Binary upgrade (supervisor_upgrade.cc).
+  void upgrade();
+  void take_over_from_parent();
+  void write_pid_file();
+  void remove_pid_file();
   // Stall rescue (supervisor_rescue.cc).
   void check_stalls();
   void rescue(int slot, int64_t heartbeat_age_ms, uint32_t queued);
@@ -84,6 +91,9 @@ class Supervisor {
   std::vector<Handle> handles_;
   std::vector<SlotState> slots_;
   bool stopping_ = false;
+  std::optional<Inherited> inherited_;  // what an upgrade handed over, until adopted
+  std::string exec_path_;               // this binary, resolved at start
+  pid_t upgrade_pid_ = 0;               // the new supervisor of an upgrade in progress
 };
 
 }  // namespace herdless

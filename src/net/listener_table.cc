@@ -1,6 +1,7 @@
 // ListenerTable: opening, reusing and resizing the per-slot SO_REUSEPORT sockets.
 #include "herdless/listener_table.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -29,7 +30,7 @@ Result<void> ListenerTable::grow(Group& group, int slots, int backlog) {
 }
 
 Result<ListenerTable> ListenerTable::open(const std::vector<ListenAddress>& requested, int slots,
-                                          int backlog, ListenerTable* previous) {
+                                          int backlog, ListenerTable* previous, const Inherited* inherited) {
   ListenerTable table;
   table.slots_ = slots;
   // The previous table's address order, to restore it if this open fails half-way.
@@ -55,6 +56,18 @@ Result<ListenerTable> ListenerTable::open(const std::vector<ListenAddress>& requ
         group = std::move(*it);
         old.erase(it);
         kept = group.sockets.size();
+      }
+    }
+    if (const InheritedGroup* handed = inherited ? inherited->group(address.url()) : nullptr;
+        handed != nullptr && group.sockets.empty()) {
+      for (int fd : handed->fds) {
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // cleared for the exec that brought it here
+        group.sockets.emplace_back(fd);
+      }
+      if (!group.sockets.empty()) {
+        auto bound = bound_address(group.sockets.front().get(), address.transport);
+        if (!bound) return std::unexpected(bound.error());
+        group.bound = *bound;
       }
     }
     // Only grow here: shrinking closes sockets, which must wait until the whole table opened.

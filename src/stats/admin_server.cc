@@ -1,18 +1,29 @@
-// AdminServer: accept, read one request head, answer, close.
+// AdminServer: accept, read one request with the shared parser, answer, close.
 #include "herdless/admin_server.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <fmt/format.h>
 
+#include "herdless/http/status.h"
 #include "herdless/listener.h"
 
 namespace herdless {
 namespace {
 
-std::string http_response(int status, std::string_view reason, std::string_view type, std::string_view body) {
+using http::RequestParser;
+
+// Request heads as big as the http service takes; bodies (which we discard) kept small.
+http::Limits admin_limits() {
+  http::Limits limits;
+  limits.max_body_bytes = 4096;
+  return limits;
+}
+
+std::string http_response(int status, std::string_view type, std::string_view body) {
   return fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-                     status, reason, type, body.size(), body);
+                     status, http::reason_phrase(status), type, body.size(), body);
 }
 
 }  // namespace
@@ -22,14 +33,15 @@ AdminServer::AdminServer(EventLoop& loop, SnapshotFn snapshot)
 
 AdminServer::~AdminServer() {
   if (listen_) loop_.remove(listen_.get());
-  for (auto& [conn, head] : requests_) delete conn;
+  for (auto& [conn, parser] : requests_) delete conn;
 }
 
 Result<std::unique_ptr<AdminServer>> AdminServer::create(EventLoop& loop, const ListenAddress& address,
-                                                         SnapshotFn snapshot) {
+                                                         SnapshotFn snapshot, int inherited_fd) {
   std::unique_ptr<AdminServer> server(new AdminServer(loop, std::move(snapshot)));
-  auto fd = open_reuseport_socket(address, 128);
+  Result<Fd> fd = inherited_fd >= 0 ? Result<Fd>(Fd(inherited_fd)) : open_reuseport_socket(address, 128);
   if (!fd) return std::unexpected(fd.error());
+  if (inherited_fd >= 0) ::fcntl(inherited_fd, F_SETFD, FD_CLOEXEC);
   auto bound = bound_address(fd->get(), Transport::tcp);
   if (!bound) return std::unexpected(bound.error());
   server->listen_ = std::move(*fd);
@@ -48,24 +60,24 @@ void AdminServer::accept_ready() {
       continue;
     }
     auto* conn = new Connection(*this, fd);
-    requests_.emplace(conn, std::string());
+    requests_.try_emplace(conn, admin_limits(), true);
     conn->refresh_interest();
   }
 }
 
 void AdminServer::on_data(Connection& conn, std::string_view data) {
-  std::string& head = requests_[&conn];
-  head.append(data);
-  const size_t end = head.find("\r\n\r\n");
-  if (end == std::string::npos) {
-    if (head.size() > kMaxRequest) {
-      conn.write(http_response(431, "Request Header Fields Too Large", "text/plain", "request too large\n"));
-      conn.finish();
-    }
+  const auto found = requests_.find(&conn);
+  if (found == requests_.end()) return conn.close();
+  RequestParser& parser = found->second;
+  for (;;) {
+    const RequestParser::Progress progress = parser.feed(data);
+    data.remove_prefix(progress.consumed);
+    if (progress.event == RequestParser::Event::need_more) return;
+    if (progress.event == RequestParser::Event::head_done) continue;  // read and drop the body
+    conn.write(respond(parser, progress.event));
+    conn.finish();
     return;
   }
-  conn.write(respond(std::string_view(head).substr(0, end)));
-  conn.finish();
 }
 
 void AdminServer::on_peer_closed(Connection& conn) { conn.close(); }
@@ -77,19 +89,26 @@ void AdminServer::on_closed(Connection& conn, bool) {
 }
 
 std::string AdminServer::respond(std::string_view head) const {
-  const std::string_view line = head.substr(0, head.find("\r\n"));
-  const size_t sp1 = line.find(' ');
-  const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos || !line.substr(sp2 + 1).starts_with("HTTP/1.")) {
-    return http_response(400, "Bad Request", "text/plain", "bad request\n");
+  RequestParser parser(admin_limits(), true);
+  std::string request(head);
+  request += "\r\n\r\n";
+  const RequestParser::Progress progress = parser.feed(request);
+  if (progress.event == RequestParser::Event::need_more) return http_response(400, "text/plain", "bad request\n");
+  return respond(parser, progress.event);
+}
+
+std::string AdminServer::respond(const RequestParser& parser, RequestParser::Event event) const {
+  if (event == RequestParser::Event::error) {
+    const int status = parser.error_status();
+    return http_response(status, "text/plain", fmt::format("{}\n", http::reason_phrase(status)));
   }
-  const std::string_view method = line.substr(0, sp1);
-  std::string_view path = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (event != RequestParser::Event::request_done) return http_response(400, "text/plain", "bad request\n");
+  if (parser.head().method != http::Method::get) return http_response(405, "text/plain", "only GET\n");
+  std::string_view path = parser.target();
   path = path.substr(0, path.find('?'));
-  if (method != "GET") return http_response(405, "Method Not Allowed", "text/plain", "only GET\n");
-  if (path == "/stats") return http_response(200, "OK", "application/json", to_json(snapshot_()).dump() + "\n");
-  if (path == "/metrics") return http_response(200, "OK", "text/plain; version=0.0.4", to_prometheus(snapshot_()));
-  return http_response(404, "Not Found", "text/plain", "try /stats or /metrics\n");
+  if (path == "/stats") return http_response(200, "application/json", to_json(snapshot_()).dump() + "\n");
+  if (path == "/metrics") return http_response(200, "text/plain; version=0.0.4", to_prometheus(snapshot_()));
+  return http_response(404, "text/plain", "try /stats or /metrics\n");
 }
 
 }  // namespace herdless

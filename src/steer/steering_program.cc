@@ -61,22 +61,30 @@ SteeringProgram::~SteeringProgram() {
 }
 
 Result<std::unique_ptr<SteeringProgram>> SteeringProgram::attach(SteerMode mode, const ListenerTable& table,
-                                                                 std::chrono::milliseconds stall_threshold) {
+                                                                 std::chrono::milliseconds stall_threshold,
+                                                                 const Inherited* inherited) {
   libbpf_set_print(libbpf_log);
   std::unique_ptr<SteeringProgram> program(new SteeringProgram(mode));
-  auto attached = program->attach_groups(table, stall_threshold);
+  auto attached = program->attach_groups(table, stall_threshold, inherited);
   if (!attached) return std::unexpected(attached.error());
   return program;
 }
 
-Result<void> SteeringProgram::attach_groups(const ListenerTable& table, std::chrono::milliseconds stall_threshold) {
+Result<void> SteeringProgram::attach_groups(const ListenerTable& table, std::chrono::milliseconds stall_threshold,
+                                           const Inherited* inherited) {
   std::vector<std::unique_ptr<Group>> groups;
   for (size_t g = 0; g < table.groups(); ++g) {
     auto group = std::make_unique<Group>();
     group->skel = steer_bpf__open();
     if (group->skel == nullptr) return sys_error("bpf open", "steer program");
-    if (slots_fd_ >= 0 && bpf_map__reuse_fd(group->skel->maps.slots, slots_fd_) != 0) {
+    const int shared_slots = slots_fd_ >= 0 ? slots_fd_ : inherited != nullptr ? inherited->slots_map_fd : -1;
+    if (shared_slots >= 0 && bpf_map__reuse_fd(group->skel->maps.slots, shared_slots) != 0) {
       return sys_error("bpf_map__reuse_fd", "slots");
+    }
+    const InheritedGroup* handed = inherited ? inherited->group(table.group_requested(g).url()) : nullptr;
+    if (handed != nullptr && handed->sockets_map_fd >= 0 &&
+        bpf_map__reuse_fd(group->skel->maps.sockets, handed->sockets_map_fd) != 0) {
+      return sys_error("bpf_map__reuse_fd", "sockets");
     }
     group->skel->data->policy = policy_of(mode_);
     if (const int err = steer_bpf__load(group->skel); err != 0) return sys_error("bpf load", "steer program", -err);
@@ -86,7 +94,9 @@ Result<void> SteeringProgram::attach_groups(const ListenerTable& table, std::chr
       void* memory = ::mmap(nullptr, slots_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, slots_fd_, 0);
       if (memory == MAP_FAILED) return sys_error("mmap", "bpf slots map");
       slots_ = static_cast<herdless_slot*>(memory);
-      for (int i = 0; i < HERDLESS_MAX_SLOTS; ++i) slots_[i].cpu = HERDLESS_NO_CPU;
+      if (shared_slots < 0) {
+        for (int i = 0; i < HERDLESS_MAX_SLOTS; ++i) slots_[i].cpu = HERDLESS_NO_CPU;
+      }
     }
     auto filled = fill_sockets(*group, table.group_fds(g), stall_threshold);
     if (!filled) return filled;
@@ -138,6 +148,8 @@ Result<void> SteeringProgram::update(const ListenerTable& table, std::chrono::mi
   }
   return {};
 }
+
+int SteeringProgram::sockets_map_fd(size_t group) const { return bpf_map__fd(groups_.at(group)->skel->maps.sockets); }
 
 Result<void> SteeringProgram::replace_socket(size_t group, int slot, int fd) {
   const int map_fd = bpf_map__fd(groups_.at(group)->skel->maps.sockets);

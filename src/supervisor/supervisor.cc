@@ -22,7 +22,7 @@ constexpr int64_t kMaxBackoffMs = 5'000;
 sigset_t handled_signals() {
   sigset_t set;
   sigemptyset(&set);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&set, sig);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR2}) sigaddset(&set, sig);
   return set;
 }
 
@@ -60,17 +60,25 @@ Result<void> Supervisor::start() {
   if (!thread_exit_fd_) return sys_error("eventfd", "");
   if (auto r = loop_.add(thread_exit_fd_.get(), EPOLLIN, &thread_exit_handler_); !r) return r;
 
+  auto inherited = take_inherited_from_environment();
+  if (!inherited) return std::unexpected(inherited.error());
+  inherited_ = std::move(*inherited);
+  const Inherited* handed = inherited_ ? &*inherited_ : nullptr;
+  char self[4096] = {};
+  if (const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1); n > 0) exec_path_.assign(self, static_cast<size_t>(n));
+
   auto stats = StatsTable::create(kMaxSlots);
   if (!stats) return std::unexpected(stats.error());
   stats_ = std::move(*stats);
 
-  auto table = ListenerTable::open(config.listen, config.workers, config.backlog);
+  auto table = ListenerTable::open(config.listen, config.workers, config.backlog, nullptr, handed);
   if (!table) return std::unexpected(table.error());
   listeners_ = std::move(*table);
 
   start_steering();
   if (config.admin) {
-    auto admin = AdminServer::create(loop_, *config.admin, [this] { return snapshot(); });
+    auto admin = AdminServer::create(loop_, *config.admin, [this] { return snapshot(); },
+                                     handed != nullptr ? handed->admin_fd : -1);
     if (!admin) return std::unexpected(admin.error());
     admin_ = std::move(*admin);
   }
@@ -98,7 +106,8 @@ Result<void> Supervisor::start() {
 void Supervisor::start_steering() {
   ServeConfig& config = options_.config;
   if (config.steer == SteerMode::hash) return;
-  auto program = SteeringProgram::attach(config.steer, listeners_, config.stall_threshold);
+  auto program = SteeringProgram::attach(config.steer, listeners_, config.stall_threshold,
+                                         inherited_ ? &*inherited_ : nullptr);
   if (!program) {
     spdlog::warn("steering: cannot use the eBPF program ({}); using the kernel's hash", program.error().message());
     config.steer = SteerMode::hash;
@@ -116,8 +125,11 @@ int Supervisor::run() {
   }
   if (admin_) spdlog::info("admin on http://{} (GET /stats, /metrics)", admin_->address().host_port());
   resize_slots();
+  write_pid_file();
   for (int slot = 0; slot < config.workers; ++slot) spawn(slot);
+  take_over_from_parent();
   loop_.run();
+  remove_pid_file();
   spdlog::info("stopped");
   return 0;
 }
@@ -170,6 +182,7 @@ void Supervisor::on_signal() {
     switch (info.ssi_signo) {
       case SIGCHLD: reap_processes(); break;
       case SIGHUP: reload(); break;
+      case SIGUSR2: upgrade(); break;
       case SIGTERM:
       case SIGINT: begin_stop(); break;
       default: break;
@@ -181,6 +194,13 @@ void Supervisor::reap_processes() {
   int status = 0;
   pid_t pid;
   while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+    if (pid == upgrade_pid_) {
+      upgrade_pid_ = 0;
+      spdlog::error("upgrade failed: the new binary (pid {}) exited with {}; still serving", pid,
+                    WIFSIGNALED(status) ? std::string("signal ") + ::strsignal(WTERMSIG(status))
+                                        : "code " + std::to_string(WEXITSTATUS(status)));
+      continue;
+    }
     for (size_t i = 0; i < handles_.size(); ++i) {
       if (handles_[i].worker->pid() != pid) continue;
       const std::string how = WIFSIGNALED(status) ? std::string("killed by signal ") + ::strsignal(WTERMSIG(status))
