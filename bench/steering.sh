@@ -34,6 +34,8 @@ HOLD_CONNECTIONS=2000
 [[ -x $BUILD/herdless ]] || { echo "steering: $BUILD/herdless not found (build first, or set BUILD)" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "steering: python3 not found" >&2; exit 2; }
 
+# Other processes on the machine make every rate noisy: the load average goes in the results.
+loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
 tmp=$(mktemp -d)
 server=""  # pid of the running supervisor (leader of its own process group)
 load=""    # pid of a background `herdless load`
@@ -232,10 +234,11 @@ stop_server
 echo "  worker $victim served 127.0.0.2 and was stopped"
 
 # ---------------------------------------------------------------- results
-python3 - "$tmp" "$OUT" "$victim" "$STALL_DURATION" "$ROUND_DURATION" "$ROUNDS" "$CONCURRENCY" <<'PY'
+python3 - "$tmp" "$OUT" "$victim" "$STALL_DURATION" "$ROUND_DURATION" "$ROUNDS" "$CONCURRENCY" "$loadavg_start" <<'PY'
 import datetime, json, os, platform, statistics, sys
 tmp, out, victim = sys.argv[1], sys.argv[2], sys.argv[3]
 stall_duration, round_duration, rounds, concurrency = sys.argv[4], sys.argv[5], int(sys.argv[6]), int(sys.argv[7])
+loadavg = {"start": [float(x) for x in sys.argv[8].split()], "end": [float(x) for x in open("/proc/loadavg").read().split()[:3]]}
 load = lambda name: json.load(open(f"{tmp}/{name}.json"))
 targets = {}
 def target(name, value, goal, met):
@@ -339,12 +342,14 @@ print("   target only the stopped worker's addresses move: "
                affinity["changed_only_those_on_stopped"] and affinity["all_on_stopped_moved"]))
 
 result = {"benchmark": "steering", "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-          "kernel": platform.release(), "cpus": os.cpu_count(), "concurrency": concurrency,
+          "kernel": platform.release(), "cpus": os.cpu_count(), "loadavg": loadavg, "concurrency": concurrency,
           "stalled_worker": stalled, "long_lived_balance": balance, "cost": cost, "affinity": affinity,
           "targets": targets}
 os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
 with open(out, "w") as f:
     json.dump(result, f, indent=2)
     f.write("\n")
+print(f"load average (1, 5, 15 min) at start {loadavg['start']}, at the end {loadavg['end']} on {os.cpu_count()} CPUs"
+      " (the benchmark itself adds about 2): other work makes the rates noisy")
 print(f"wrote {out}")
 PY
