@@ -7,7 +7,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <spdlog/spdlog.h>
 
@@ -78,9 +80,19 @@ void Supervisor::take_over_from_parent() {
 
 void Supervisor::write_pid_file() {
   if (options_.config.pid_file.empty()) return;
-  std::ofstream out(options_.config.pid_file, std::ios::trunc);
-  out << ::getpid() << "\n";
-  if (!out) spdlog::error("cannot write pid file {}", options_.config.pid_file);
+  // Written aside and renamed, so a reader never sees an empty or half-written file.
+  const std::string partial = options_.config.pid_file + ".new";
+  {
+    std::ofstream out(partial, std::ios::trunc);
+    out << ::getpid() << "\n";
+    if (!out) {
+      spdlog::error("cannot write pid file {}", partial);
+      return;
+    }
+  }
+  if (::rename(partial.c_str(), options_.config.pid_file.c_str()) != 0) {
+    spdlog::error("cannot write pid file {}: {}", options_.config.pid_file, std::strerror(errno));
+  }
 }
 
 void Supervisor::remove_pid_file() {
