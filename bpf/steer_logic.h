@@ -103,6 +103,16 @@ HERDLESS_STEP(herdless_affinity_step) {
   return 0;
 }
 
+/* Step: rendezvous score of slot i, health ignored: where the key would go if all were well. */
+HERDLESS_STEP(herdless_top_score_step) {
+  struct herdless_scan *s = (struct herdless_scan *)arg;
+  const __u32 score = herdless_mix(s->key ^ herdless_mix(i + 0x9e3779b9u));
+  if (s->start != s->slots && score <= s->best_score) return 0;
+  s->best_score = score;
+  s->start = i;
+  return 0;
+}
+
 /* Step: is slot i pinned to the receiving CPU (and healthy)? */
 HERDLESS_STEP(herdless_cpu_step) {
   struct herdless_scan *s = (struct herdless_scan *)arg;
@@ -162,8 +172,14 @@ HERDLESS_INLINE void herdless_affinity(struct herdless_scan *s, __u32 key) {
   s->key = key;
   s->found = s->slots;
   HERDLESS_RUN(s->slots, herdless_affinity_step, s);
-  if (s->found == s->slots) return;
-  s->c.slot = s->found;
+  const __u32 found = s->found;
+  /* Count a skip on the key's own slot when it was passed over (stalled or excluded). */
+  s->start = s->slots;
+  s->best_score = 0;
+  HERDLESS_RUN(s->slots, herdless_top_score_step, s);
+  if (s->start != s->slots && s->start != found) herdless_note_stalled(&s->c, s->start);
+  if (found == s->slots) return;
+  s->c.slot = found;
   s->c.reason = HERDLESS_REASON_AFFINITY;
 }
 

@@ -96,20 +96,23 @@ Result<void> Supervisor::start() {
     stall_timer_ = std::move(*stall_timer);
     const auto period = std::clamp(config.stall_timeout / 5, std::chrono::milliseconds(10), std::chrono::milliseconds(100));
     stall_timer_->arm(period, period);
-  } else {
-    spdlog::warn("lifecycle: no steering program, so queued connections cannot migrate: a stalled worker's queue "
-                 "waits for it, and a removed slot's queue is reset");
   }
   return {};
 }
 
 void Supervisor::start_steering() {
   ServeConfig& config = options_.config;
-  if (config.steer == SteerMode::hash) return;
+  if (config.steer == SteerMode::hash) {
+    spdlog::info("steer hash: no eBPF program, so queued connections cannot migrate (a stalled worker's queue "
+                 "waits for it)");
+    return;
+  }
   auto program = SteeringProgram::attach(config.steer, listeners_, config.stall_threshold,
                                          inherited_ ? &*inherited_ : nullptr);
   if (!program) {
-    spdlog::warn("steering: cannot use the eBPF program ({}); using the kernel's hash", program.error().message());
+    spdlog::warn("steering: cannot use the eBPF program ({}); using the kernel's hash, and queued connections "
+                 "cannot migrate (a stalled worker's queue waits for it)",
+                 program.error().message());
     config.steer = SteerMode::hash;
     return;
   }
