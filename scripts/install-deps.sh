@@ -7,7 +7,7 @@ packages=(
   libfmt-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang llvm libbpf-dev bpftool libcap-dev
-  iproute2 procps nginx wrk gnuplot-nox
+  iproute2 procps nginx libnginx-mod-stream wrk gnuplot-nox
 )
 missing=()
 for p in "${packages[@]}"; do
