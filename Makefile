@@ -2,8 +2,11 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
+FUZZ_SECONDS ?= 300
+FUZZ_BUILD ?= build-fuzz
+ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build run test bench clean
+.PHONY: all deps build run test test-asan fuzz bench bench-http clean
 
 all: build
 
@@ -22,8 +25,28 @@ run: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 300
 
+# The whole suite built with AddressSanitizer + UndefinedBehaviorSanitizer; any report fails it.
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERDLESS_SANITIZE=ON
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j 2 --timeout 600
+
+# The HTTP parser under libFuzzer (clang, ASan + UBSan) for FUZZ_SECONDS; new inputs go to
+# $(FUZZ_BUILD)/corpus, the seeds in fuzz/corpus stay as they are.
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DHERDLESS_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) --target request_parser_fuzz
+	mkdir -p $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/artifacts
+	$(FUZZ_BUILD)/request_parser_fuzz -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/http.dict \
+	  -artifact_prefix=$(FUZZ_BUILD)/artifacts/ -print_final_stats=1 $(FUZZ_BUILD)/corpus fuzz/corpus
+
 bench: build
 	./bench/accept_rate.sh
 
+bench-http: build
+	./bench/http_vs_nginx.sh
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

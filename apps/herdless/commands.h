@@ -11,6 +11,7 @@ namespace herdless::cli {
 void add_serve_command(CLI::App& app, int& exit_code);
 void add_stats_command(CLI::App& app, int& exit_code);
 void add_load_command(CLI::App& app, int& exit_code);
+void add_bench_command(CLI::App& app, int& exit_code);
 
 // The command line herdless was started with (a binary upgrade re-runs it).
 std::vector<std::string>& original_argv();

@@ -1,5 +1,7 @@
-// `herdless load`: drives a target with the TCP load generator and prints what it measured:
-// a human summary (rate, failures by kind, latency percentiles, per-worker shares) or JSON.
+// `herdless load`: drives a target with the load generator (short TCP connections, held
+// connections or UDP requests; closed loop or a fixed arrival rate) and prints what it
+// measured: a human summary (rate, failures by kind, latency percentiles, per-worker
+// shares) or JSON. A live progress line runs on stderr when it is a terminal.
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -11,6 +13,7 @@
 #include "commands.h"
 #include "herdless/duration.h"
 #include "herdless/load/load_generator.h"
+#include "herdless/load/progress_line.h"
 
 namespace herdless::cli {
 namespace {
@@ -22,9 +25,11 @@ struct LoadFlags {
   std::string target;
   std::string mode = "connect";
   int concurrency = 64;
+  double rate = 0;
   std::string duration = "3s";
   std::string timeout = "1s";
   std::string send;
+  bool send_given = false;
   int connections = 0;
   bool json = false;
   bool no_spread = false;
@@ -52,17 +57,22 @@ std::string decode_escapes(std::string_view text) {
 
 Result<LoadOptions> options_from(const LoadFlags& flags) {
   LoadOptions options;
-  auto target = flags.target.find("://") == std::string::npos ? parse_host_port(flags.target)
-                                                               : parse_listen_url(flags.target);
-  if (!target) return std::unexpected(target.error());
-  options.target = *target;
   if (flags.mode == "connect") {
     options.mode = LoadOptions::Mode::connect;
   } else if (flags.mode == "hold") {
     options.mode = LoadOptions::Mode::hold;
+  } else if (flags.mode == "udp") {
+    options.mode = LoadOptions::Mode::udp;
   } else {
-    return input_error("invalid mode (want connect or hold)", flags.mode);
+    return input_error("invalid mode (want connect, hold or udp)", flags.mode);
   }
+  const bool udp = options.mode == LoadOptions::Mode::udp;
+  auto target = flags.target.find("://") == std::string::npos ? parse_host_port(flags.target)
+                                                               : parse_listen_url(flags.target);
+  if (!target) return std::unexpected(target.error());
+  options.target = *target;
+  // A bare HOST:PORT means the mode's transport.
+  if (udp && flags.target.find("://") == std::string::npos) options.target.transport = Transport::udp;
   auto duration = parse_duration(flags.duration);
   if (!duration) return std::unexpected(duration.error());
   auto timeout = parse_duration(flags.timeout);
@@ -70,7 +80,8 @@ Result<LoadOptions> options_from(const LoadFlags& flags) {
   options.duration = *duration;
   options.timeout = *timeout;
   options.concurrency = flags.concurrency;
-  options.send = decode_escapes(flags.send);
+  options.rate = flags.rate;
+  options.send = udp && !flags.send_given ? std::string("hello") : decode_escapes(flags.send);
   options.hold_connections = flags.connections;
   options.spread_sources = !flags.no_spread;
   if (auto valid = load::validate_load_options(options); !valid) return std::unexpected(valid.error());
@@ -92,10 +103,24 @@ double share(uint64_t part, uint64_t whole) {
   return whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
 }
 
+const char* mode_name(LoadOptions::Mode mode) {
+  switch (mode) {
+    case LoadOptions::Mode::connect: return "connect";
+    case LoadOptions::Mode::hold: return "hold";
+    case LoadOptions::Mode::udp: return "udp";
+  }
+  return "?";
+}
+
 void print_summary(const LoadOptions& options, const LoadResult& r) {
   const bool hold = options.mode == LoadOptions::Mode::hold;
-  fmt::print("load {}: mode {}, concurrency {}, {:.2f} s\n", options.target.url(), hold ? "hold" : "connect",
-             options.concurrency, r.seconds);
+  if (options.rate > 0) {
+    fmt::print("load {}: mode {}, open loop at {:g}/s (at most {} in flight), {:.2f} s\n", options.target.url(),
+               mode_name(options.mode), options.rate, options.concurrency, r.seconds);
+  } else {
+    fmt::print("load {}: mode {}, concurrency {}, {:.2f} s\n", options.target.url(), mode_name(options.mode),
+               options.concurrency, r.seconds);
+  }
   if (hold) {
     fmt::print("  held          {} of {} (connected {}, {:.0f} conn/s while opening)\n", r.completed,
                r.attempted, r.connected, r.connections_per_second);
@@ -123,7 +148,12 @@ int run(const LoadFlags& flags) {
     return kExitBadInput;
   }
   raise_fd_limit(*options);
+  load::ProgressLine progress;
+  if (progress.enabled()) {
+    options->on_progress = [&progress](const load::LoadProgress& p) { progress.show("load: " + load::describe(p)); };
+  }
   auto result = load::run_load(*options);
+  progress.clear();
   if (!result) {
     std::fprintf(stderr, "herdless: %s\n", result.error().message().c_str());
     return 1;
@@ -136,6 +166,7 @@ int run(const LoadFlags& flags) {
   out["target"] = options->target.url();
   out["mode"] = flags.mode;
   out["concurrency"] = options->concurrency;
+  if (options->rate > 0) out["rate"] = options->rate;
   out["duration_ms"] = options->duration.count();
   out["timeout_ms"] = options->timeout.count();
   if (options->mode == LoadOptions::Mode::hold) out["connections"] = options->hold_connections;
@@ -147,20 +178,31 @@ int run(const LoadFlags& flags) {
 
 void add_load_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<LoadFlags>();
-  CLI::App* cmd = app.add_subcommand("load", "Drive a TCP server with connections and measure it");
-  cmd->add_option("--target", flags->target, "tcp://HOST:PORT to connect to")->required();
-  cmd->add_option("--mode", flags->mode, "connect (closed loop of short connections) or hold")
+  CLI::App* cmd = app.add_subcommand("load", "Drive a TCP or UDP server with requests and measure it");
+  cmd->add_option("--target", flags->target, "tcp://HOST:PORT, udp://HOST:PORT, or HOST:PORT (the mode's transport)")
+      ->required();
+  cmd->add_option("--mode", flags->mode, "connect (short connections), hold (keep them open) or udp (datagrams)")
       ->capture_default_str();
-  cmd->add_option("--concurrency", flags->concurrency, "connections in flight (hold: connecting)")
-      ->capture_default_str();
+  CLI::Option* concurrency = cmd->add_option("--concurrency", flags->concurrency,
+                                             "requests in flight (with --rate: the most in flight, default 1000; "
+                                             "hold: connecting)")
+                                 ->capture_default_str();
+  cmd->add_option("--rate", flags->rate,
+                  "open loop: start this many requests per second whatever the replies do; latency counts from "
+                  "the intended start (connect, udp)");
   cmd->add_option("--duration", flags->duration, "connect: how long to start connections; hold: how long to hold")
       ->capture_default_str();
   cmd->add_option("--timeout", flags->timeout, "per-connection deadline (hold: to connect)")->capture_default_str();
-  cmd->add_option("--send", flags->send, "text to send once connected (\\n, \\r, \\t escapes)");
+  cmd->add_option("--send", flags->send, "text to send once connected; udp: the datagram, default 'hello' "
+                                         "(\\n, \\r, \\t escapes)");
   cmd->add_option("--connections", flags->connections, "hold: number of connections to hold");
   cmd->add_flag("--no-spread-sources", flags->no_spread, "connect from 127.0.0.1 only, not 127.100.x.y");
   cmd->add_flag("--json", flags->json, "print the result as one JSON object");
-  cmd->callback([flags, &exit_code] { exit_code = run(*flags); });
+  cmd->callback([flags, cmd, concurrency, &exit_code] {
+    flags->send_given = cmd->count("--send") > 0;
+    if (flags->rate > 0 && concurrency->count() == 0) flags->concurrency = 1000;
+    exit_code = run(*flags);
+  });
 }
 
 }  // namespace herdless::cli

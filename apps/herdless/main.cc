@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   herdless::cli::add_serve_command(app, exit_code);
   herdless::cli::add_stats_command(app, exit_code);
   herdless::cli::add_load_command(app, exit_code);
+  herdless::cli::add_bench_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

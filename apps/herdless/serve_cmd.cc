@@ -74,6 +74,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       {"stall-threshold", "A slot whose loop or accepts stall this long with connections waiting is skipped (100ms)"},
       {"stall-timeout", "A worker stalled this long with a queue is rescued: its queue migrates (500ms)"},
       {"pid-file", "Write the supervisor's pid here (for SIGUSR2 upgrades)"},
+      {"accept", "reuseport|shared|shared-exclusive|accept-mutex (default reuseport; the others to measure the herd)"},
+      {"accept-batch", "Accepts per wake-up (default 64; 1 is nginx's multi_accept off)"},
   };
   for (const Flag& f : options) serve->add_option(std::string("--") + f.key, flags->values[f.key], f.help);
   serve->add_flag("--pin-workers", flags->pin_workers, "Pin worker i to CPU i mod N");

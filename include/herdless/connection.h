@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,12 @@
 namespace herdless {
 
 class ConnectionOwner;
+
+// What a Service keeps per connection (the http service: its request parser's state).
+class ConnectionState {
+ public:
+  virtual ~ConnectionState() = default;
+};
 
 class Connection final : public EventHandler {
  public:
@@ -38,6 +45,9 @@ class Connection final : public EventHandler {
   // The epoll interest this connection needs now (0: none, e.g. a hello fully sent).
   uint32_t wanted_events() const;
   void on_events(uint32_t events) override;
+
+  // The service's per-connection state, if it keeps any; destroyed with the connection.
+  std::unique_ptr<ConnectionState> service_state;
 
   // Intrusive links of the owner's idle list (least recently active first).
   Connection* idle_prev = nullptr;

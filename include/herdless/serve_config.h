@@ -4,10 +4,12 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "herdless/accept_strategy.h"
 #include "herdless/address.h"
 #include "herdless/error.h"
 #include "herdless/steer_mode.h"
@@ -15,7 +17,10 @@
 namespace herdless {
 
 enum class WorkerMode { process, thread };
-enum class ServiceKind { hello, echo };
+enum class ServiceKind { hello, echo, http };
+
+// "hello", "echo", "http".
+std::string_view service_name(ServiceKind kind);
 
 struct ServeConfig {
   std::vector<ListenAddress> listen;
@@ -24,6 +29,8 @@ struct ServeConfig {
   int backlog = 4096;
   ServiceKind service = ServiceKind::hello;
   std::string message = "hello world.";  // escapes expanded; "{worker}" kept for each worker
+  std::string http_body = "hello world.";  // --service http: the 200 body; escapes expanded
+  uint64_t http_max_body = 1 << 20;        // --service http: larger request bodies get 413
   std::chrono::milliseconds idle_timeout{60'000};
   int max_conns = 100'000;  // per worker
   std::chrono::milliseconds drain_timeout{10'000};
@@ -35,6 +42,8 @@ struct ServeConfig {
   // its slot leaves selection and its queue migrates to the others.
   std::chrono::milliseconds stall_timeout{500};
   std::string pid_file;  // written at start, for scripted upgrades (SIGUSR2)
+  AcceptStrategy accept = AcceptStrategy::reuseport;
+  int accept_batch = 64;  // accepts per wake-up and listener (1 = nginx's multi_accept off)
 };
 
 // One "key = value" as given by a flag or a config file entry, before validation.

@@ -1,6 +1,8 @@
-// Service: what a worker does with each connection (hello, echo; http later).
+// Service: what a worker does with each connection: hello, echo, or http (a fixed response
+// over HTTP/1.1, see http/http_service.h).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,7 +23,18 @@ class Service {
   virtual void on_peer_closed(Connection& conn) { conn.finish(); }
 };
 
-// `message` is the hello text already expanded for this worker.
+// What a worker's service is made from.
+struct ServiceOptions {
+  ServiceKind kind = ServiceKind::hello;
+  std::string message;                    // hello: the text, already expanded for this worker
+  std::string http_body = "hello world.";  // http: the body of every 200 response
+  uint64_t http_max_body = 1 << 20;        // http: request bodies over this get 413
+};
+
+std::unique_ptr<Service> make_service(const ServiceOptions& options);
+
+// `message` is the hello text already expanded for this worker; http gets the default body
+// and body limit of ServiceOptions.
 std::unique_ptr<Service> make_service(ServiceKind kind, std::string message);
 
 }  // namespace herdless

@@ -30,6 +30,8 @@ struct WorkerSnapshot {
   uint64_t errors = 0;
   uint64_t restarts = 0;
   uint64_t rescues = 0;
+  uint64_t wakeups = 0;
+  uint64_t empty_accepts = 0;
   int64_t heartbeat_age_ms = 0;
   std::optional<SteerCounters> steer;  // present when an eBPF program steers
 };
@@ -38,6 +40,7 @@ struct StatsSnapshot {
   std::vector<std::string> listeners;  // bound URLs
   std::string mode;                    // "process" or "thread"
   std::string steer = "hash";          // steering policy in force
+  std::string accept = "reuseport";    // accept strategy
   std::vector<WorkerSnapshot> workers;
 };
 

@@ -14,6 +14,7 @@
 #include "herdless/inheritance.h"
 #include "herdless/listener_table.h"
 #include "herdless/serve_config.h"
+#include "herdless/shared_mutex.h"
 #include "herdless/steering_program.h"
 #include "herdless/timer.h"
 #include "herdless/worker_counters.h"
@@ -65,6 +66,8 @@ class Supervisor {
   void maybe_finish_stop();
   StatsSnapshot snapshot() const;
   void resize_slots();
+  // Sockets per address: one per worker, or one shared by all (shared accept strategies).
+  int socket_slots(const ServeConfig& config) const;
   void start_steering();
   // Binary upgrade (supervisor_upgrade.cc).
   void upgrade();
@@ -82,6 +85,7 @@ class Supervisor {
   StatsTable stats_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<SteeringProgram> steering_;  // null under hash steering
+  SharedMutex accept_mutex_;                   // accept-mutex strategy only
   Fd signal_fd_;
   CallbackHandler signal_handler_;
   Fd thread_exit_fd_;

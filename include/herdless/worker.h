@@ -4,11 +4,14 @@
 // Runs in a forked process (--mode process) or a thread (--mode thread).
 #pragma once
 
+#include <pthread.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "herdless/accept_strategy.h"
 #include "herdless/connection.h"
 #include "herdless/event_loop.h"
 #include "herdless/fd.h"
@@ -25,6 +28,8 @@ struct WorkerOptions {
   std::vector<Fd> listeners;  // this slot's sockets, one per listen address
   ServiceKind service = ServiceKind::hello;
   std::string message;  // "{worker}" not yet expanded
+  std::string http_body = "hello world.";  // --service http
+  uint64_t http_max_body = 1 << 20;
   std::chrono::milliseconds idle_timeout{60'000};
   int max_conns = 100'000;
   std::chrono::milliseconds drain_timeout{10'000};
@@ -33,6 +38,9 @@ struct WorkerOptions {
   herdless_slot* steer_slot = nullptr;  // the slot's state read by the steering program, if any
   Fd channel;  // the supervisor sends fresh listeners here (after a stall rescue)
   int pin_cpu = -1;                     // CPU to run on, or -1
+  AcceptStrategy accept = AcceptStrategy::reuseport;
+  int accept_batch = 64;
+  pthread_mutex_t* accept_mutex = nullptr;  // accept-mutex strategy: the lock shared by the workers
 };
 
 class Worker final : public ConnectionOwner {
@@ -58,6 +66,8 @@ class Worker final : public ConnectionOwner {
   Result<void> start();
   void accept_from(Acceptor& acceptor, int budget);
   void set_accepting(bool on);
+  // Registers or drops the listeners: wanted while accepting and (accept-mutex) holding the lock.
+  void sync_listeners();
   void receive_listeners();
   void listener_gone(Acceptor& acceptor);
   void sweep_idle();
@@ -90,6 +100,7 @@ class Worker final : public ConnectionOwner {
   int64_t last_sweep_ns_ = 0;
   int64_t now_ns_ = 0;       // monotonic time of the current loop turn
   bool queue_empty_ = true;  // the last accept batch ended on EAGAIN
+  bool mutex_held_ = false;  // accept-mutex: this turn's lock
 };
 
 }  // namespace herdless

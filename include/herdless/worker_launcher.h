@@ -2,6 +2,7 @@
 // (--mode thread), and the handle the supervisor keeps to stop it.
 #pragma once
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #include <memory>
@@ -21,6 +22,7 @@ struct LaunchSpec {
   WorkerCounters* counters = nullptr;
   herdless_slot* steer_slot = nullptr;  // null under hash steering
   int channel_fd = -1;                  // the worker's end of its supervisor channel
+  pthread_mutex_t* accept_mutex = nullptr;
   int pin_cpu = -1;
 };
 

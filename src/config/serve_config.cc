@@ -18,7 +18,8 @@ constexpr int kMaxWorkers = 1024;
 constexpr std::string_view kKeys[] = {"listen",  "workers",       "mode",          "backlog",
                                       "service", "message",       "idle-timeout",  "max-conns",
                                       "drain-timeout", "admin",   "steer",         "stall-threshold",
-                                      "pin-workers", "stall-timeout", "pid-file"};
+                                      "pin-workers", "stall-timeout", "pid-file", "accept", "accept-batch",
+                                      "http-body",   "http-max-body"};
 
 bool known_key(std::string_view key) {
   for (std::string_view k : kKeys) {
@@ -37,6 +38,23 @@ Result<int> parse_int(const Setting& s, int min, int max) {
                            std::to_string(max) + ")");
   }
   return value;
+}
+
+// A byte count: digits with an optional binary suffix k/K, m/M, g/G ("64k", "1m", "1048576").
+Result<uint64_t> parse_size(const Setting& s) {
+  constexpr uint64_t kMax = uint64_t{1} << 40;
+  uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(s.value.data(), s.value.data() + s.value.size(), value);
+  std::string_view suffix(ptr, static_cast<size_t>(s.value.data() + s.value.size() - ptr));
+  unsigned shift = 0;
+  if (suffix == "k" || suffix == "K") shift = 10;
+  else if (suffix == "m" || suffix == "M") shift = 20;
+  else if (suffix == "g" || suffix == "G") shift = 30;
+  else if (!suffix.empty()) ec = std::errc::invalid_argument;
+  if (s.value.empty() || ec != std::errc{} || value > (kMax >> shift)) {
+    return input_error("invalid " + s.key, "'" + s.value + "' (want a byte count up to 1T, e.g. 65536, 64k, 1m)");
+  }
+  return value << shift;
 }
 
 Result<std::chrono::milliseconds> parse_positive_duration(const Setting& s) {
@@ -79,14 +97,29 @@ Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced)
   } else if (s.key == "service") {
     if (s.value == "hello") config.service = ServiceKind::hello;
     else if (s.value == "echo") config.service = ServiceKind::echo;
-    else return input_error("invalid service", "'" + s.value + "' (want hello or echo)");
+    else if (s.value == "http") config.service = ServiceKind::http;
+    else return input_error("invalid service", "'" + s.value + "' (want hello, echo or http)");
   } else if (s.key == "message") {
     config.message = expand_escapes(s.value);
+  } else if (s.key == "http-body") {
+    config.http_body = expand_escapes(s.value);
+  } else if (s.key == "http-max-body") {
+    auto v = parse_size(s);
+    if (!v) return std::unexpected(v.error());
+    config.http_max_body = *v;
   } else if (s.key == "idle-timeout" || s.key == "drain-timeout" || s.key == "stall-threshold" ||
              s.key == "stall-timeout") {
     auto d = parse_positive_duration(s);
     if (!d) return std::unexpected(d.error());
     duration_setting(config, s.key) = *d;
+  } else if (s.key == "accept-batch") {
+    auto v = parse_int(s, 1, 4096);
+    if (!v) return std::unexpected(v.error());
+    config.accept_batch = *v;
+  } else if (s.key == "accept") {
+    auto strategy = parse_accept_strategy(s.value);
+    if (!strategy) return std::unexpected(strategy.error());
+    config.accept = *strategy;
   } else if (s.key == "pid-file") {
     config.pid_file = s.value;
   } else if (s.key == "steer") {
@@ -121,6 +154,15 @@ std::optional<std::string> scalar_text(const toml::node& node) {
 }
 
 }  // namespace
+
+std::string_view service_name(ServiceKind kind) {
+  switch (kind) {
+    case ServiceKind::hello: return "hello";
+    case ServiceKind::echo: return "echo";
+    case ServiceKind::http: return "http";
+  }
+  return "?";
+}
 
 ServeConfig default_serve_config() {
   ServeConfig config;

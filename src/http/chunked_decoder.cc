@@ -16,6 +16,11 @@ void ChunkedDecoder::reset(uint64_t max_body, size_t max_trailer_bytes, size_t m
   max_trailer_fields_ = max_trailer_fields;
 }
 
+bool ChunkedDecoder::count_trailer_bytes(size_t count) {
+  trailer_bytes_ += count;
+  return trailer_bytes_ <= max_trailer_bytes_;
+}
+
 ChunkedDecoder::Step ChunkedDecoder::fail(int status, size_t consumed) {
   state_ = State::failed;
   error_status_ = status;
@@ -54,8 +59,11 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view data) {
       case State::extension: {
         // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ); checked only for
         // characters allowed in a field value: it is discarded like the data it annotates.
+        // A run stops one byte past the budget, so the error is at the same byte however
+        // the input is split.
+        const size_t stop = std::min(n, i + (kMaxExtensionBytes - extension_bytes_) + 1);
         const size_t start = i;
-        while (i < n && is(p[i], detail::kValue)) ++i;
+        while (i < stop && is(p[i], detail::kValue)) ++i;
         extension_bytes_ += i - start;
         if (extension_bytes_ > kMaxExtensionBytes) return fail(400, i);
         if (i == n) break;
@@ -89,6 +97,7 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view data) {
         ++i;
         break;
       case State::trailer_start:
+        if (!count_trailer_bytes(1)) return fail(431, i + 1);
         if (c == '\r') {
           state_ = State::final_lf;
         } else if (is(c, detail::kTchar)) {
@@ -97,27 +106,26 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view data) {
         } else {
           return fail(400, i);  // obs-fold, leading whitespace, bare LF, garbage
         }
-        if (++trailer_bytes_ > max_trailer_bytes_) return fail(431, i);
         ++i;
         break;
       case State::trailer_name:
       case State::trailer_value: {
+        const size_t stop = std::min(n, i + (max_trailer_bytes_ - trailer_bytes_) + 1);
         const size_t start = i;
         const auto cls = state_ == State::trailer_name ? detail::kTchar : detail::kValue;
-        while (i < n && is(p[i], cls)) ++i;
-        trailer_bytes_ += i - start;
-        if (trailer_bytes_ > max_trailer_bytes_) return fail(431, i);
+        while (i < stop && is(p[i], cls)) ++i;
+        if (!count_trailer_bytes(i - start)) return fail(431, i);
         if (i == n) break;
         if (state_ == State::trailer_name && p[i] == ':') state_ = State::trailer_value;
         else if (state_ == State::trailer_value && p[i] == '\r') state_ = State::trailer_lf;
         else return fail(400, i);
-        ++trailer_bytes_;
+        if (!count_trailer_bytes(1)) return fail(431, i + 1);
         ++i;
         break;
       }
       case State::trailer_lf:
         if (c != '\n') return fail(400, i);
-        if (++trailer_bytes_ > max_trailer_bytes_) return fail(431, i);
+        if (!count_trailer_bytes(1)) return fail(431, i + 1);
         state_ = State::trailer_start;
         ++i;
         break;

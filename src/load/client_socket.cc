@@ -56,4 +56,22 @@ Result<Fd> start_connect(const ListenAddress& target, SourceAddresses& sources) 
   return fd;
 }
 
+Result<Fd> start_datagram(const ListenAddress& target, SourceAddresses& sources, const std::string& datagram) {
+  Fd fd(::socket(target.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return sys_error("socket", target.url());
+  if (sources.spreading()) {
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    source.sin_addr.s_addr = sources.next();
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&source), sizeof source) < 0) {
+      const int error = errno;
+      return sys_error("bind", ipv4_text(source.sin_addr.s_addr), error);
+    }
+  }
+  // Connected: only the target's datagrams arrive, and its ICMP errors are reported.
+  if (::connect(fd.get(), target.sockaddr_ptr(), target.length) < 0) return sys_error("connect", target.url());
+  if (::send(fd.get(), datagram.data(), datagram.size(), 0) < 0) return sys_error("send", target.url());
+  return fd;
+}
+
 }  // namespace herdless::load

@@ -1,8 +1,10 @@
 // Opening of the load generator's client sockets: non-blocking, optionally bound to one of
-// a rotating set of loopback source addresses, with connect() already started.
+// a rotating set of loopback source addresses, with connect() already started (TCP) or the
+// request datagram already sent (UDP).
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "herdless/address.h"
 #include "herdless/error.h"
@@ -29,5 +31,10 @@ class SourceAddresses {
 // Succeeds with connect() in progress (EINPROGRESS) or done; the Error names the failing
 // call, so ECONNREFUSED from "connect" can be told apart from local errors.
 Result<Fd> start_connect(const ListenAddress& target, SourceAddresses& sources);
+
+// socket(SOCK_DGRAM | SOCK_NONBLOCK) [+ bind(source, any port)] + connect(target) +
+// send(datagram): a fresh source port per request, so a reuseport group hashes each anew.
+// The Error names the failing call ("connect", "send" are the target's doing).
+Result<Fd> start_datagram(const ListenAddress& target, SourceAddresses& sources, const std::string& datagram);
 
 }  // namespace herdless::load

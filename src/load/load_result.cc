@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "herdless/load/load_generator.h"
+#include "herdless/load/load_result.h"
 
 namespace herdless::load {
 
@@ -48,6 +48,7 @@ nlohmann::json to_json(const LoadResult& r) {
       {"unattributed", r.unattributed},
   };
   if (!r.first_error.empty()) out["first_error"] = r.first_error;
+  if (r.cancelled) out["cancelled"] = true;
   return out;
 }
 

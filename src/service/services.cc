@@ -1,6 +1,8 @@
-// The built-in services: hello (the original demo: write a message, close) and echo.
+// The built-in services: hello (the original demo: write a message, close), echo, and the
+// factory that also makes http (http_service.cc).
 #include <utility>
 
+#include "herdless/http/http_service.h"
 #include "herdless/service.h"
 
 namespace herdless {
@@ -29,12 +31,20 @@ class EchoService final : public Service {
 
 }  // namespace
 
-std::unique_ptr<Service> make_service(ServiceKind kind, std::string message) {
-  switch (kind) {
-    case ServiceKind::hello: return std::make_unique<HelloService>(std::move(message));
+std::unique_ptr<Service> make_service(const ServiceOptions& options) {
+  switch (options.kind) {
+    case ServiceKind::hello: return std::make_unique<HelloService>(options.message);
     case ServiceKind::echo: return std::make_unique<EchoService>();
+    case ServiceKind::http: return make_http_service(options);
   }
   return nullptr;
+}
+
+std::unique_ptr<Service> make_service(ServiceKind kind, std::string message) {
+  ServiceOptions options;
+  options.kind = kind;
+  options.message = std::move(message);
+  return make_service(options);
 }
 
 }  // namespace herdless

@@ -19,6 +19,8 @@ std::vector<WorkerSnapshot> snapshot_workers(const StatsTable& table, int worker
     w.errors = c.errors.load(std::memory_order_relaxed);
     w.restarts = c.restarts.load(std::memory_order_relaxed);
     w.rescues = c.rescues.load(std::memory_order_relaxed);
+    w.wakeups = c.wakeups.load(std::memory_order_relaxed);
+    w.empty_accepts = c.empty_accepts.load(std::memory_order_relaxed);
     const int64_t beat = c.heartbeat_ns.load(std::memory_order_relaxed);
     w.heartbeat_age_ms = beat == 0 ? -1 : (now - beat) / 1'000'000;
     out.push_back(w);
@@ -30,6 +32,7 @@ nlohmann::json to_json(const StatsSnapshot& snapshot) {
   nlohmann::json out;
   out["mode"] = snapshot.mode;
   out["steer"] = snapshot.steer;
+  out["accept"] = snapshot.accept;
   out["listeners"] = nlohmann::json::array();
   for (const std::string& url : snapshot.listeners) out["listeners"].push_back({{"url", url}});
   out["workers"] = nlohmann::json::array();
@@ -42,6 +45,8 @@ nlohmann::json to_json(const StatsSnapshot& snapshot) {
                               {"errors", w.errors},
                               {"restarts", w.restarts},
                               {"rescues", w.rescues},
+                              {"wakeups", w.wakeups},
+                              {"empty_accepts", w.empty_accepts},
                               {"heartbeat_age_ms", w.heartbeat_age_ms}});
     if (w.steer) {
       out["workers"].back()["steer"] = {{"selected", w.steer->selected},
@@ -73,6 +78,10 @@ std::string to_prometheus(const StatsSnapshot& snapshot) {
        [](const WorkerSnapshot& w) { return static_cast<double>(w.restarts); }},
       {"herdless_worker_rescues_total", "counter", "Stall rescues: the slot's queue migrated to other workers.",
        [](const WorkerSnapshot& w) { return static_cast<double>(w.rescues); }},
+      {"herdless_worker_wakeups_total", "counter", "Times a listener woke the worker.",
+       [](const WorkerSnapshot& w) { return static_cast<double>(w.wakeups); }},
+      {"herdless_worker_empty_accepts_total", "counter", "Wake-ups whose accept found nothing (the herd).",
+       [](const WorkerSnapshot& w) { return static_cast<double>(w.empty_accepts); }},
       {"herdless_worker_heartbeat_age_seconds", "gauge", "Time since the worker's loop last turned.",
        [](const WorkerSnapshot& w) { return static_cast<double>(w.heartbeat_age_ms) / 1000.0; }},
   };

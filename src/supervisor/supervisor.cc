@@ -71,7 +71,16 @@ Result<void> Supervisor::start() {
   if (!stats) return std::unexpected(stats.error());
   stats_ = std::move(*stats);
 
-  auto table = ListenerTable::open(config.listen, config.workers, config.backlog, nullptr, handed);
+  if (config.accept != AcceptStrategy::reuseport && config.steer != SteerMode::hash) {
+    spdlog::info("accept {}: one shared socket per address, so no steering", accept_strategy_name(config.accept));
+    options_.config.steer = SteerMode::hash;
+  }
+  if (config.accept == AcceptStrategy::accept_mutex) {
+    auto mutex = SharedMutex::create();
+    if (!mutex) return std::unexpected(mutex.error());
+    accept_mutex_ = std::move(*mutex);
+  }
+  auto table = ListenerTable::open(config.listen, socket_slots(config), config.backlog, nullptr, handed);
   if (!table) return std::unexpected(table.error());
   listeners_ = std::move(*table);
 
@@ -122,9 +131,9 @@ void Supervisor::start_steering() {
 int Supervisor::run() {
   const ServeConfig& config = options_.config;
   for (const ListenAddress& address : listeners_.bound_addresses()) {
-    spdlog::info("listening on {} with {} workers ({} mode, service {}, steer {})", address.url(), config.workers,
-                 mode_name(config.mode), config.service == ServiceKind::hello ? "hello" : "echo",
-                 steer_mode_name(config.steer));
+    spdlog::info("listening on {} with {} workers ({} mode, service {}, steer {}, accept {})", address.url(),
+                 config.workers, mode_name(config.mode), service_name(config.service), steer_mode_name(config.steer),
+                 accept_strategy_name(config.accept));
   }
   if (admin_) spdlog::info("admin on http://{} (GET /stats, /metrics)", admin_->address().host_port());
   resize_slots();
@@ -135,6 +144,10 @@ int Supervisor::run() {
   remove_pid_file();
   spdlog::info("stopped");
   return 0;
+}
+
+int Supervisor::socket_slots(const ServeConfig& config) const {
+  return config.accept == AcceptStrategy::reuseport ? config.workers : 1;
 }
 
 void Supervisor::resize_slots() {
@@ -153,7 +166,8 @@ void Supervisor::spawn(int slot) {
   if (stopping_ || slot >= options_.config.workers) return;
   LaunchSpec spec;
   spec.slot = slot;
-  spec.listen_fds = listeners_.slot_fds(slot);
+  spec.listen_fds = listeners_.slot_fds(options_.config.accept == AcceptStrategy::reuseport ? slot : 0);
+  spec.accept_mutex = accept_mutex_.get();
   spec.config = &options_.config;
   spec.counters = &stats_.slot(static_cast<size_t>(slot));
   spec.steer_slot = steering_ ? steering_->slot_state(slot) : nullptr;
@@ -286,7 +300,8 @@ void Supervisor::reload() {
     spdlog::warn("reload: steer cannot change while running; keeping {}", steer_mode_name(options_.config.steer));
     config->steer = options_.config.steer;
   }
-  auto table = ListenerTable::open(config->listen, config->workers, config->backlog, &listeners_);
+  config->accept = options_.config.accept;  // the socket layout stays as started
+  auto table = ListenerTable::open(config->listen, socket_slots(*config), config->backlog, &listeners_);
   if (!table) {
     spdlog::error("reload rejected: {}", table.error().message());
     return;
@@ -337,6 +352,7 @@ StatsSnapshot Supervisor::snapshot() const {
   out.mode = mode_name(options_.config.mode);
   out.workers = snapshot_workers(stats_, options_.config.workers);
   out.steer = steer_mode_name(options_.config.steer);
+  out.accept = accept_strategy_name(options_.config.accept);
   if (steering_) {
     const auto counters = steering_->counters(options_.config.workers);
     for (size_t i = 0; i < out.workers.size() && i < counters.size(); ++i) {

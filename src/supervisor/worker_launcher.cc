@@ -23,6 +23,8 @@ WorkerOptions worker_options(const LaunchSpec& spec, std::vector<Fd> listeners, 
   options.listeners = std::move(listeners);
   options.service = config.service;
   options.message = config.message;
+  options.http_body = config.http_body;
+  options.http_max_body = config.http_max_body;
   options.idle_timeout = config.idle_timeout;
   options.max_conns = config.max_conns;
   options.drain_timeout = config.drain_timeout;
@@ -31,6 +33,9 @@ WorkerOptions worker_options(const LaunchSpec& spec, std::vector<Fd> listeners, 
   options.steer_slot = spec.steer_slot;
   options.pin_cpu = spec.pin_cpu;
   options.channel = std::move(channel);
+  options.accept = config.accept;
+  options.accept_batch = config.accept_batch;
+  options.accept_mutex = spec.accept_mutex;
   return options;
 }
 

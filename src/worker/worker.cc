@@ -2,6 +2,7 @@
 #include "herdless/worker.h"
 
 #include "herdless/fd_passing.h"
+#include "herdless/shared_mutex.h"
 
 #include <sched.h>
 #include <signal.h>
@@ -14,7 +15,6 @@
 namespace herdless {
 namespace {
 
-constexpr int kAcceptBatch = 64;                       // accepts per wake-up and listener
 constexpr std::chrono::milliseconds kTick{20};         // heartbeat period
 constexpr std::chrono::milliseconds kAcceptRetry{100};  // pause after EMFILE/ENFILE
 
@@ -29,7 +29,10 @@ int64_t to_ns(std::chrono::milliseconds ms) {
 class Worker::Acceptor final : public EventHandler {
  public:
   Acceptor(Worker& worker, Fd fd) : worker_(worker), fd_(std::move(fd)) {}
-  void on_events(uint32_t) override { worker_.accept_from(*this, kAcceptBatch); }
+  void on_events(uint32_t) override {
+    worker_.options_.counters->wakeups.fetch_add(1, std::memory_order_relaxed);
+    worker_.accept_from(*this, worker_.options_.accept_batch);
+  }
 
   Worker& worker_;
   Fd fd_;
@@ -58,7 +61,12 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options) {
 }
 
 Result<void> Worker::start() {
-  service_ = make_service(options_.service, expand_worker(options_.message, options_.index));
+  ServiceOptions service;
+  service.kind = options_.service;
+  service.message = expand_worker(options_.message, options_.index);
+  service.http_body = options_.http_body;
+  service.http_max_body = options_.http_max_body;
+  service_ = make_service(service);
   for (Fd& fd : options_.listeners) acceptors_.push_back(std::make_unique<Acceptor>(*this, std::move(fd)));
   options_.listeners.clear();
 
@@ -119,10 +127,20 @@ int Worker::run() {
     }
   }
   while (!loop_.stopping()) {
-    loop_.run_once(-1);
+    int timeout_ms = -1;
+    if (options_.accept_mutex != nullptr) {
+      // nginx's accept_mutex: only the holder watches the listeners; the others retry after
+      // a short delay (20 ms here, nginx's accept_mutex_delay defaults to 500 ms).
+      mutex_held_ = try_lock_shared(options_.accept_mutex);
+      sync_listeners();
+      timeout_ms = 20;
+    }
+    loop_.run_once(timeout_ms);
+    if (mutex_held_) unlock_shared(options_.accept_mutex);
     free_closed();
     heartbeat();
   }
+  mutex_held_ = options_.accept_mutex == nullptr;
   drain();
   return 0;
 }
@@ -171,6 +189,7 @@ void Worker::accept_from(Acceptor& acceptor, int budget) {
     if (fd < 0) {
       switch (errno) {
         case EAGAIN:
+          if (i == 0) counters.empty_accepts.fetch_add(1, std::memory_order_relaxed);
           queue_empty_ = true;
           publish_queue_empty();
           return;
@@ -237,13 +256,19 @@ void Worker::receive_listeners() {
 }
 
 void Worker::set_accepting(bool on) {
-  if (accepting_ == on) return;
   accepting_ = on;
+  sync_listeners();
+}
+
+void Worker::sync_listeners() {
+  const bool want = accepting_ && (options_.accept_mutex == nullptr || mutex_held_);
+  // EPOLLEXCLUSIVE: the kernel wakes one of the waiting workers (or a few), not all.
+  const uint32_t events = EPOLLIN | (options_.accept == AcceptStrategy::shared_exclusive ? EPOLLEXCLUSIVE : 0u);
   for (auto& acceptor : acceptors_) {
     if (acceptor->gone_) continue;
-    if (on && !acceptor->registered_) {
-      acceptor->registered_ = loop_.add(acceptor->fd_.get(), EPOLLIN, acceptor.get()).has_value();
-    } else if (!on && acceptor->registered_) {
+    if (want && !acceptor->registered_) {
+      acceptor->registered_ = loop_.add(acceptor->fd_.get(), events, acceptor.get()).has_value();
+    } else if (!want && acceptor->registered_) {
       loop_.remove(acceptor->fd_.get());
       acceptor->registered_ = false;
     }

@@ -193,6 +193,25 @@ TEST(ServeConfig, SteeringSettings) {
   }
 }
 
+TEST(ServeConfig, HttpSettings) {
+  const ServeConfig d = default_serve_config();
+  EXPECT_EQ(d.http_body, "hello world.");
+  EXPECT_EQ(d.http_max_body, 1u << 20);
+  EXPECT_EQ(service_name(ServiceKind::http), "http");
+  auto config = resolve_serve_config({{"service", "http"}, {"http-max-body", "64k"}},
+                                     {{"http-body", "a\\tb\\n"}});
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  EXPECT_EQ(config->service, ServiceKind::http);
+  EXPECT_EQ(config->http_body, "a\tb\n");
+  EXPECT_EQ(config->http_max_body, 65536u);
+  for (auto [text, bytes] : {std::pair<const char*, uint64_t>{"0", 0}, {"1048576", 1 << 20}, {"2M", 2 << 20},
+                             {"1g", uint64_t{1} << 30}, {"1024G", uint64_t{1} << 40}}) {
+    auto sized = resolve_serve_config({}, {{"http-max-body", text}});
+    ASSERT_TRUE(sized.has_value()) << text << ": " << sized.error().message();
+    EXPECT_EQ(sized->http_max_body, bytes) << text;
+  }
+}
+
 TEST(ServeConfig, WorkersBounds) {
   EXPECT_EQ(resolve_serve_config({}, {{"workers", "1"}})->workers, 1);
   EXPECT_EQ(resolve_serve_config({}, {{"workers", "1024"}})->workers, 1024);
@@ -216,7 +235,7 @@ TEST(ServeConfig, EveryInvalidValueIsAnError) {
       {"workers", "99999999999"}, {"backlog", "0"},           {"backlog", "1048577"},
       {"max-conns", "0"},        {"max-conns", "10000001"},  {"mode", "x"},
       {"mode", ""},              {"mode", "Thread"},         {"service", "x"},
-      {"service", "http"},       {"idle-timeout", "abc"},    {"idle-timeout", ""},
+      {"service", "HTTP"},       {"idle-timeout", "abc"},    {"idle-timeout", ""},
       {"idle-timeout", "0"},     {"idle-timeout", "0ms"},    {"idle-timeout", "-1s"},
       {"idle-timeout", "5h"},    {"idle-timeout", "10 s"},   {"drain-timeout", "x"},
       {"drain-timeout", "0s"},   {"drain-timeout", "1d"},    {"listen", "udp://127.0.0.1:53"},
@@ -224,7 +243,9 @@ TEST(ServeConfig, EveryInvalidValueIsAnError) {
       {"admin", "127.0.0.1"},    {"no-such-key", "1"},       {"Workers", "1"},
       {"steer", "x"},            {"steer", "least_loaded"},  {"steer", ""},
       {"pin-workers", "yes"},    {"pin-workers", ""},        {"stall-threshold", "0ms"},
-      {"stall-threshold", "x"},
+      {"stall-threshold", "x"},  {"http-max-body", ""},      {"http-max-body", "x"},
+      {"http-max-body", "-1"},   {"http-max-body", "1.5m"},  {"http-max-body", "64kb"},
+      {"http-max-body", "2048g"},
   };
   for (const Setting& s : bad) {
     SCOPED_TRACE(s.key + " = '" + s.value + "'");

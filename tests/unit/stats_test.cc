@@ -145,7 +145,7 @@ TEST(StatsJson, Shape) {
   ASSERT_TRUE(j.is_object());
   std::set<std::string> keys;
   for (const auto& [key, value] : j.items()) keys.insert(key);
-  EXPECT_EQ(keys, (std::set<std::string>{"mode", "steer", "listeners", "workers"}));
+  EXPECT_EQ(keys, (std::set<std::string>{"mode", "steer", "accept", "listeners", "workers"}));
   EXPECT_EQ(j["mode"], "thread");
   EXPECT_EQ(j["steer"], "hash");  // StatsSnapshot's default policy
 
@@ -160,7 +160,7 @@ TEST(StatsJson, Shape) {
   std::set<std::string> worker_keys;
   for (const auto& [key, value] : w0.items()) worker_keys.insert(key);
   EXPECT_EQ(worker_keys, (std::set<std::string>{"id", "pid", "accepted", "active", "closed", "errors", "restarts",
-                                                "rescues", "heartbeat_age_ms"}));
+                                                "rescues", "wakeups", "empty_accepts", "heartbeat_age_ms"}));
   EXPECT_EQ(w0["id"], 0);
   EXPECT_EQ(w0["pid"], 4242);
   EXPECT_EQ(w0["accepted"], 10);
@@ -237,6 +237,14 @@ TEST(StatsPrometheus, ExactLines) {
       "# TYPE herdless_worker_rescues_total counter",
       "herdless_worker_rescues_total{worker=\"0\"} 0",
       "herdless_worker_rescues_total{worker=\"1\"} 0",
+      "# HELP herdless_worker_wakeups_total Times a listener woke the worker.",
+      "# TYPE herdless_worker_wakeups_total counter",
+      "herdless_worker_wakeups_total{worker=\"0\"} 0",
+      "herdless_worker_wakeups_total{worker=\"1\"} 0",
+      "# HELP herdless_worker_empty_accepts_total Wake-ups whose accept found nothing (the herd).",
+      "# TYPE herdless_worker_empty_accepts_total counter",
+      "herdless_worker_empty_accepts_total{worker=\"0\"} 0",
+      "herdless_worker_empty_accepts_total{worker=\"1\"} 0",
       "# HELP herdless_worker_heartbeat_age_seconds Time since the worker's loop last turned.",
       "# TYPE herdless_worker_heartbeat_age_seconds gauge",
       "herdless_worker_heartbeat_age_seconds{worker=\"0\"} 0.012",
@@ -272,7 +280,7 @@ TEST(StatsPrometheus, EveryMetricIsDeclaredOnceBeforeItsSamples) {
     EXPECT_EQ(*end, '\0') << "not a number: " << line;
   }
   for (const auto& [name, count] : declared) EXPECT_EQ(count, 1) << name;
-  EXPECT_EQ(declared.size(), 9u);
+  EXPECT_EQ(declared.size(), 11u);
 }
 
 TEST(StatsPrometheus, SteerCountersOnlyForSlotsThatHaveThem) {
@@ -393,7 +401,7 @@ TEST_F(AdminServerTest, StatsIsTheJsonSnapshot) {
 }
 
 TEST_F(AdminServerTest, QueryStringIsIgnored) {
-  EXPECT_EQ(respond("GET /stats?pretty=1 HTTP/1.1").status, 200);
+  EXPECT_EQ(respond("GET /stats?pretty=1 HTTP/1.1\r\nHost: x").status, 200);
   EXPECT_EQ(respond("GET /metrics? HTTP/1.0").status, 200);
 }
 
@@ -407,15 +415,24 @@ TEST_F(AdminServerTest, MetricsIsThePrometheusText) {
 TEST_F(AdminServerTest, UnknownPathIs404) {
   for (const char* head : {"GET / HTTP/1.1", "GET /nope HTTP/1.1", "GET /statsx HTTP/1.1", "GET /stats/ HTTP/1.1",
                            "GET /STATS HTTP/1.1"}) {
-    EXPECT_EQ(respond(head).status, 404) << head;
+    EXPECT_EQ(respond(std::string(head) + "\r\nHost: x").status, 404) << head;
   }
   EXPECT_EQ(snapshots_.load(), 0);
 }
 
 TEST_F(AdminServerTest, OtherMethodsAre405) {
   for (const char* head : {"POST /stats HTTP/1.1", "HEAD /metrics HTTP/1.1", "PUT /nope HTTP/1.1", "get /stats HTTP/1.1"}) {
-    EXPECT_EQ(respond(head).status, 405) << head;
+    EXPECT_EQ(respond(std::string(head) + "\r\nHost: x").status, 405) << head;
   }
+  EXPECT_EQ(snapshots_.load(), 0);
+}
+
+// The admin endpoint reads requests with the http service's parser, limits included.
+TEST_F(AdminServerTest, SharedParserRulesAndLimits) {
+  EXPECT_EQ(respond("GET /stats HTTP/1.1").status, 400);  // HTTP/1.1 without Host
+  EXPECT_EQ(respond("GET /stats HTTP/1.1\r\nHost: x\r\nBad Name: v").status, 400);
+  EXPECT_EQ(respond("GET /stats HTTP/1.1\r\nHost: x\r\nX: " + std::string(9000, 'a')).status, 431);
+  EXPECT_EQ(respond("GET /stats HTTP/2.0").status, 505);
   EXPECT_EQ(snapshots_.load(), 0);
 }
 

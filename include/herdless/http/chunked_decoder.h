@@ -40,6 +40,8 @@ class ChunkedDecoder {
     trailer_start, trailer_name, trailer_value, trailer_lf, final_lf, done, failed
   };
   Step fail(int status, size_t consumed);
+  // Adds to the trailer section's size; false once it is over the limit.
+  bool count_trailer_bytes(size_t count);
 
   State state_ = State::size;
   int error_status_ = 0;

@@ -71,7 +71,8 @@ class RequestParser {
   void start_request();
   bool in_head() const { return state_ < State::body_length; }
   Progress fail(int status, size_t consumed);
-  // Each returns false after fail() has recorded the error.
+  bool reject(int status);  // fail() for the helpers below: records the error, returns false
+  // Each returns false after recording an error.
   bool parse_head(const unsigned char* p, size_t end, size_t& i);
   bool field_value_char(unsigned char c);
   bool end_of_token();
