@@ -24,7 +24,9 @@ std::vector<Scenario> bench_scenarios(const PlanOptions& options) {
   Scenario over = steady;
   over.name = "oversubscribed";
   over.workers = 8 * n;
-  over.title = "more workers than cores: " + std::to_string(over.workers) + " workers";
+  // One accept per wake-up (nginx's default, multi_accept off), so wake-ups show the herd.
+  over.accept_batch = 1;
+  over.title = "more workers than cores: " + std::to_string(over.workers) + " workers, one accept per wake-up";
   all.push_back(over);
 
   Scenario stalled = steady;

@@ -119,6 +119,7 @@ std::vector<std::string> serve_arguments(const Scenario& s, const Strategy& stra
                                    "--message", "worker={worker}\\n",  "--drain-timeout", "1s"};
   if (strategy.accept != "reuseport") args.insert(args.end(), {"--accept", strategy.accept});
   if (!strategy.steer.empty()) args.insert(args.end(), {"--steer", strategy.steer});
+  if (s.accept_batch > 0) args.insert(args.end(), {"--accept-batch", std::to_string(s.accept_batch)});
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }

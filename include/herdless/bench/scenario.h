@@ -26,6 +26,7 @@ struct Scenario {
   std::chrono::milliseconds timeout{1000};   // per-connection deadline (hold: to connect)
   int hold_connections = 0;
   int stopped_worker = 1;  // stalled: the slot whose worker gets SIGSTOP
+  int accept_batch = 0;    // `herdless serve --accept-batch` (0: the server's default)
 };
 
 struct Strategy {
