@@ -9,17 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "herdless/steer_counters.h"
 #include "herdless/worker_counters.h"
 
 namespace herdless {
-
-// The steering program's counters of one slot.
-struct SteerCounters {
-  uint64_t selected = 0;
-  uint64_t skipped_stalled = 0;
-  uint64_t fell_back = 0;
-  uint64_t migrated = 0;
-};
 
 struct WorkerSnapshot {
   int id = 0;

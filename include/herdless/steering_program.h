@@ -11,17 +11,11 @@
 #include "herdless/error.h"
 #include "herdless/inheritance.h"
 #include "herdless/listener_table.h"
+#include "herdless/steer_counters.h"
 #include "herdless/steer_mode.h"
 #include "steer_shared.h"
 
 namespace herdless {
-
-struct SlotSteerCounters {
-  uint64_t selected = 0;
-  uint64_t skipped_stalled = 0;
-  uint64_t fell_back = 0;
-  uint64_t migrated = 0;
-};
 
 // Where the last run of a group's program exited (its source line, slot, reason, error).
 struct SteerExit {
@@ -60,7 +54,7 @@ class SteeringProgram {
   // children, which inherit the mapping).
   herdless_slot* slot_state(int slot) { return &slots_[slot]; }
   // Counters of slots [0, slots), summed over CPUs and groups.
-  std::vector<SlotSteerCounters> counters(int slots) const;
+  std::vector<SteerCounters> counters(int slots) const;
   SteerExit last_exit(size_t group = 0) const;
 
  private:

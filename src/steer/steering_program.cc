@@ -165,8 +165,8 @@ void SteeringProgram::set_excluded(int slot, bool excluded) {
   __atomic_store_n(&slots_[slot].excluded, excluded ? 1u : 0u, __ATOMIC_RELAXED);
 }
 
-std::vector<SlotSteerCounters> SteeringProgram::counters(int slots) const {
-  std::vector<SlotSteerCounters> out(static_cast<size_t>(slots));
+std::vector<SteerCounters> SteeringProgram::counters(int slots) const {
+  std::vector<SteerCounters> out(static_cast<size_t>(slots));
   const int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) return out;
   std::vector<herdless_slot_counters> per_cpu(static_cast<size_t>(cpus));

@@ -355,10 +355,7 @@ StatsSnapshot Supervisor::snapshot() const {
   out.accept = accept_strategy_name(options_.config.accept);
   if (steering_) {
     const auto counters = steering_->counters(options_.config.workers);
-    for (size_t i = 0; i < out.workers.size() && i < counters.size(); ++i) {
-      out.workers[i].steer = SteerCounters{counters[i].selected, counters[i].skipped_stalled, counters[i].fell_back,
-                                           counters[i].migrated};
-    }
+    for (size_t i = 0; i < out.workers.size() && i < counters.size(); ++i) out.workers[i].steer = counters[i];
   }
   return out;
 }

@@ -10,6 +10,7 @@
 
 #include "herdless/load/load_generator.h"
 #include "testutil/client.h"
+#include "testutil/load.h"
 #include "testutil/server_process.h"
 
 namespace herdless {
@@ -17,17 +18,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testutil::ServerProcess;
-
-std::future<load::LoadResult> start_load(const ListenAddress& target, std::chrono::milliseconds duration) {
-  return std::async(std::launch::async, [target, duration] {
-    load::LoadOptions options;
-    options.target = target;
-    options.concurrency = 64;
-    options.duration = duration;
-    options.timeout = 2000ms;
-    return load::run_load(options).value_or(load::LoadResult{});
-  });
-}
+using testutil::start_load;
 
 // Polls /stats until `slot` has a live pid other than `old_pid`; returns how long it took.
 std::optional<std::chrono::milliseconds> wait_replaced(const ServerProcess& server, size_t slot, int old_pid,

@@ -12,6 +12,7 @@
 
 #include "herdless/load/load_generator.h"
 #include "testutil/client.h"
+#include "testutil/load.h"
 #include "testutil/netns.h"
 #include "testutil/server_process.h"
 
@@ -20,17 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testutil::ServerProcess;
-
-std::future<load::LoadResult> start_load(const ListenAddress& target, std::chrono::milliseconds duration) {
-  return std::async(std::launch::async, [target, duration] {
-    load::LoadOptions options;
-    options.target = target;
-    options.concurrency = 64;
-    options.duration = duration;
-    options.timeout = 2000ms;
-    return load::run_load(options).value_or(load::LoadResult{});
-  });
-}
+using testutil::start_load;
 
 std::string failures(const load::LoadResult& r) {
   return "attempted " + std::to_string(r.attempted) + ", failed " + std::to_string(r.failed) + " (timed out " +

@@ -1,0 +1,15 @@
+// SteerCounters: what the steering program counted for one worker slot.
+#pragma once
+
+#include <cstdint>
+
+namespace herdless {
+
+struct SteerCounters {
+  uint64_t selected = 0;         // connections sent to the slot
+  uint64_t skipped_stalled = 0;  // times it was a candidate but stalled or excluded
+  uint64_t fell_back = 0;        // selections by the hash fallback that landed here
+  uint64_t migrated = 0;         // queued requests migrated here from a closed listener
+};
+
+}  // namespace herdless

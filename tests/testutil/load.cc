@@ -1,0 +1,18 @@
+// start_load: the load generator on its own thread.
+#include "testutil/load.h"
+
+namespace herdless::testutil {
+
+std::future<load::LoadResult> start_load(const ListenAddress& target, std::chrono::milliseconds duration,
+                                         std::chrono::milliseconds timeout) {
+  return std::async(std::launch::async, [target, duration, timeout] {
+    load::LoadOptions options;
+    options.target = target;
+    options.concurrency = 64;
+    options.duration = duration;
+    options.timeout = timeout;
+    return load::run_load(options).value_or(load::LoadResult{});
+  });
+}
+
+}  // namespace herdless::testutil
