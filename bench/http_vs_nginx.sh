@@ -4,16 +4,19 @@
 # `access_log off` and `return 200 "hello world.\n"`, both on 127.0.0.1, measured with
 # `wrk -t1 -c64 -d5s --latency` in alternating rounds (nginx, herdless, nginx, herdless, ...)
 # so that drift and other load hit both sides alike. Prints the medians, the ratio
-# herdless/nginx and whether p99 is no worse, and writes every round to $OUT.
+# herdless/nginx and whether p99 is no worse, and writes every round to $OUT, with the CPU
+# seconds wrk itself used (one wrk thread saturates a core near 200k requests/s on a small
+# machine, and then it, not the server, sets the rate) and each server's own CPU time per
+# request (all its processes), which does not depend on that ceiling.
 #
-# Environment: BUILD (build dir, default build), ROUNDS (7), DURATION (5s), CONNECTIONS (64),
+# Environment: BUILD (build dir, default build), ROUNDS (9), DURATION (5s), CONNECTIONS (64),
 # THREADS (1), WORKERS (2), HERDLESS_ARGS (extra `herdless serve` flags), OUT
 # (bench/results/http_vs_nginx.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
-ROUNDS=${ROUNDS:-7}
+ROUNDS=${ROUNDS:-9}
 DURATION=${DURATION:-5s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
@@ -95,7 +98,7 @@ start_herdless() {
 
 # check NAME PORT: the server answers GET / with 200 and exactly the body (newline included).
 check() {
-  printf "$BODY" >"$tmp/expected"
+  printf '%b' "$BODY" >"$tmp/expected"
   for _ in $(seq 50); do
     curl -sf -o "$tmp/body" "http://127.0.0.1:$2/" 2>/dev/null && break
     sleep 0.1
@@ -107,19 +110,35 @@ check() {
   fi
 }
 
-# run PORT: one wrk run; prints "RPS P99_MS ERRORS".
+# group_cpu_ticks PGID: utime + stime of every process in the group, in clock ticks.
+group_cpu_ticks() {
+  local total=0 pid stat
+  for pid in $(ps -e -o pid=,pgid= | awk -v g="$1" '$2 == g { print $1 }'); do
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    read -r -a fields <<<"${stat##*) }"
+    total=$((total + fields[11] + fields[12]))
+  done
+  echo "$total"
+}
+
+# run PORT: one wrk run; prints "RPS P99_MS ERRORS WRK_CPU_SECONDS REQUESTS".
 run() {
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$1/" >"$tmp/wrk.out" 2>&1 &
+  (
+    TIMEFORMAT='wrk_cpu %U %S'
+    time wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$1/"
+  ) >"$tmp/wrk.out" 2>&1 &
   wrk_pid=$!
   wait "$wrk_pid"
   wrk_pid=""
   awk '
+    /^wrk_cpu/ { cpu = $2 + $3 }
+    / requests in / { requests = $1 }
     /Requests\/sec/ { rps = $2 }
     $1 == "99%" { v = $2; unit = v; sub(/[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
                   p99 = unit == "us" ? v / 1000 : unit == "s" ? v * 1000 : v }
     /Non-2xx/ { errors += $NF }
     /Socket errors/ { gsub(/[^0-9 ]/, " "); for (i = 1; i <= NF; ++i) errors += $i }
-    END { printf "%.1f %.3f %d\n", rps, p99, errors }' "$tmp/wrk.out"
+    END { printf "%.1f %.3f %d %.2f %d\n", rps, p99, errors, cpu, requests }' "$tmp/wrk.out"
 }
 
 median() {
@@ -133,6 +152,8 @@ start_herdless
 check nginx "$nginx_port"
 check herdless "$herdless_port"
 declare -A port=([nginx]=$nginx_port [herdless]=$herdless_port)
+declare -A group=([nginx]=$nginx_pid [herdless]=$herdless_pid)  # setsid: each leads its group
+ticks_per_second=$(getconf CLK_TCK)
 echo "nginx $(nginx -v 2>&1 | sed 's/.*\///') on :$nginx_port, herdless on :$herdless_port;" \
   "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $ROUNDS rounds"
 
@@ -141,14 +162,20 @@ for side in nginx herdless; do
   DURATION=1s run "${port[$side]}" >/dev/null
 done
 
-declare -A rps p99 errors
+declare -A rps p99 errors wrk_cpu server_us
 for round in $(seq "$ROUNDS"); do
   for side in nginx herdless; do
-    read -r r p e < <(run "${port[$side]}")
+    before=$(group_cpu_ticks "${group[$side]}")
+    read -r r p e c n < <(run "${port[$side]}")
+    after=$(group_cpu_ticks "${group[$side]}")
+    us=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n="$n" 'BEGIN { printf "%.3f", (n > 0 ? t / hz * 1e6 / n : 0) }')
     rps[$side]+="$r "
     p99[$side]+="$p "
     errors[$side]+="$e "
-    printf 'round %d/%d  %-8s %10.0f req/s  p99 %8.3f ms  errors %s\n' "$round" "$ROUNDS" "$side" "$r" "$p" "$e"
+    wrk_cpu[$side]+="$c "
+    server_us[$side]+="$us "
+    printf 'round %d/%d  %-8s %10.0f req/s  p99 %8.3f ms  errors %s  wrk cpu %5.2f s  server %.2f us/req\n' \
+      "$round" "$ROUNDS" "$side" "$r" "$p" "$e" "$c" "$us"
   done
 done
 
@@ -158,11 +185,15 @@ done
   median_rps_herdless=$(median ${rps[herdless]})
   median_p99_nginx=$(median ${p99[nginx]})
   median_p99_herdless=$(median ${p99[herdless]})
+  median_us_nginx=$(median ${server_us[nginx]})
+  median_us_herdless=$(median ${server_us[herdless]})
 }
 ratio=$(awk -v h="$median_rps_herdless" -v n="$median_rps_nginx" 'BEGIN { printf "%.3f", (n > 0 ? h / n : 0) }')
 p99_ok=$(awk -v h="$median_p99_herdless" -v n="$median_p99_nginx" 'BEGIN { print (h <= n ? "true" : "false") }')
-printf 'median   nginx    %10.0f req/s  p99 %8.3f ms\n' "$median_rps_nginx" "$median_p99_nginx"
-printf 'median   herdless %10.0f req/s  p99 %8.3f ms\n' "$median_rps_herdless" "$median_p99_herdless"
+printf 'median   nginx    %10.0f req/s  p99 %8.3f ms  server %.2f us/req\n' \
+  "$median_rps_nginx" "$median_p99_nginx" "$median_us_nginx"
+printf 'median   herdless %10.0f req/s  p99 %8.3f ms  server %.2f us/req\n' \
+  "$median_rps_herdless" "$median_p99_herdless" "$median_us_herdless"
 printf 'ratio    herdless/nginx %.3f (goal >= 1.2), p99 no worse: %s\n' "$ratio" "$p99_ok"
 
 list() { local items; items=$(echo "$1" | xargs); echo "[${items// /, }]"; }
@@ -177,12 +208,16 @@ cat >"$OUT" <<JSON
   "wrk": "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency",
   "rounds": $ROUNDS,
   "workers": $WORKERS,
-  "herdless_args": "--service http --workers $WORKERS --admin off $HERDLESS_ARGS",
+  "herdless": "herdless serve --service http --http-body 'hello world.\\\\n' --listen tcp://127.0.0.1:0 --workers $WORKERS --admin off $HERDLESS_ARGS",
+  "nginx_config": "worker_processes 2; access_log off; default_type text/plain; listen 127.0.0.1:PORT reuseport; return 200 \\"hello world.\\\\n\\";",
   "nginx_rps": {"rounds": $(list "${rps[nginx]}"), "median": $median_rps_nginx},
   "herdless_rps": {"rounds": $(list "${rps[herdless]}"), "median": $median_rps_herdless},
   "nginx_p99_ms": {"rounds": $(list "${p99[nginx]}"), "median": $median_p99_nginx},
   "herdless_p99_ms": {"rounds": $(list "${p99[herdless]}"), "median": $median_p99_herdless},
   "errors": {"nginx": $(list "${errors[nginx]}"), "herdless": $(list "${errors[herdless]}")},
+  "wrk_cpu_seconds": {"nginx": $(list "${wrk_cpu[nginx]}"), "herdless": $(list "${wrk_cpu[herdless]}")},
+  "server_cpu_us_per_request": {"nginx": {"rounds": $(list "${server_us[nginx]}"), "median": $median_us_nginx},
+                                "herdless": {"rounds": $(list "${server_us[herdless]}"), "median": $median_us_herdless}},
   "ratio": $ratio,
   "p99_no_worse": $p99_ok
 }

@@ -68,6 +68,7 @@ class EventLoop {
   std::unique_ptr<CallbackHandler> wake_handler_;
   std::vector<epoll_event> events_;
   std::vector<std::function<void()>> deferred_;
+  std::vector<std::function<void()>> running_;  // the batch of deferred work being run
   bool stop_requested_ = false;
   uint64_t wakeups_ = 0;
 };

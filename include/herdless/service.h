@@ -33,8 +33,4 @@ struct ServiceOptions {
 
 std::unique_ptr<Service> make_service(const ServiceOptions& options);
 
-// `message` is the hello text already expanded for this worker; http gets the default body
-// and body limit of ServiceOptions.
-std::unique_ptr<Service> make_service(ServiceKind kind, std::string message);
-
 }  // namespace herdless

@@ -56,9 +56,10 @@ int EventLoop::run_once(int timeout_ms) {
     handler->on_events(events_[static_cast<size_t>(i)].events);
   }
   while (!deferred_.empty()) {
-    auto work = std::move(deferred_);
-    deferred_.clear();
-    for (auto& fn : work) fn();
+    // Swap with a kept buffer, so neither vector loses its capacity between batches.
+    running_.swap(deferred_);
+    for (auto& fn : running_) fn();
+    running_.clear();
   }
   return n < 0 ? 0 : n;
 }

@@ -40,11 +40,4 @@ std::unique_ptr<Service> make_service(const ServiceOptions& options) {
   return nullptr;
 }
 
-std::unique_ptr<Service> make_service(ServiceKind kind, std::string message) {
-  ServiceOptions options;
-  options.kind = kind;
-  options.message = std::move(message);
-  return make_service(options);
-}
-
 }  // namespace herdless

@@ -80,6 +80,10 @@ std::optional<int> wait_for(pid_t pid, std::chrono::milliseconds timeout) {
 
 ServerProcess::ServerProcess(std::vector<std::string> args, SpawnOptions options) {
   log_path_ = temp_path("herdless-log-");
+  // An admin endpoint is expected unless the arguments turn it off (the default is on).
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--admin" && args[i + 1] == "off") wants_admin_ = false;
+  }
   pid_ = spawn(args, "/dev/null", log_path_, options);
   ::setpgid(pid_, pid_);  // also from the parent, so kill(-pid) works at once
 }
@@ -114,8 +118,7 @@ bool ServerProcess::wait_ready(size_t listeners, std::chrono::milliseconds timeo
     for (const std::string& host_port : words_after(text, "admin on http://")) {
       if (auto a = parse_host_port(host_port)) admin_ = *a;
     }
-    const bool wants_admin = text.find("admin on") != std::string::npos || admin_;
-    if (listeners_.size() >= listeners && (!wants_admin || admin_)) {
+    if (listeners_.size() >= listeners && (!wants_admin_ || admin_)) {
       // The workers start right after the log lines: wait until every slot has a pid.
       if (!admin_) return true;
       const auto pids = worker_pids();

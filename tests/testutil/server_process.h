@@ -52,6 +52,7 @@ class ServerProcess {
   std::vector<ListenAddress> listeners_;
   std::optional<ListenAddress> admin_;
   std::optional<int> exit_code_;
+  bool wants_admin_ = true;  // false when started with `--admin off`
 };
 
 // Runs `herdless <args...>` to completion (bounded by timeout); returns exit code and stderr.
