@@ -74,7 +74,7 @@ start_server() {
     fail "server did not report its ports within 10 s (pid $server $(kill -0 "$server" 2>/dev/null && echo running || echo gone))"
   fi
   # The steering must be the one asked for (no silent fallback to the kernel's hash).
-  grep -aq "steer $2)" "$log" || { cat -v "$log" >&2; fail "server is not steering with $2"; }
+  grep -aqE "steer $2[,)]" "$log" || { cat -v "$log" >&2; fail "server is not steering with $2"; }
   sleep 0.3 # every worker's loop turning
 }
 
