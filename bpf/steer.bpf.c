@@ -6,6 +6,7 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/udp.h>
 #include <stddef.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -38,6 +39,9 @@ struct {
 __u32 policy = HERDLESS_POLICY_LEAST_LOADED;
 __u32 nr_slots = 0;
 __u64 stall_threshold_ns = 100000000;
+/* HERDLESS_POLICY_SESSION: where the key lies in the UDP payload. */
+__u32 key_offset = 0;
+__u32 key_length = 0;
 
 /* The last run's exit, for tests: the line of the return taken, its slot, reason, error. */
 __u32 last_line = 0;
@@ -75,12 +79,26 @@ static __always_inline __u32 client_key(struct sk_reuseport_md *ctx) {
   return ctx->hash; /* no header to read (a migrating request): the 4-tuple hash */
 }
 
+/* The session key of a datagram (ctx->data is at its UDP header), hashed; -1 when the
+ * datagram is too short to hold it. */
+static __always_inline int session_key(struct sk_reuseport_md *ctx, __u32 *key) {
+  const __u32 length = key_length;
+  const __u32 offset = key_offset;
+  if (length == 0 || length > HERDLESS_MAX_KEY_BYTES || offset > 0xffff) return -1;
+  if (ctx->len < sizeof(struct udphdr) + offset + length) return -1;
+  __u8 bytes[HERDLESS_MAX_KEY_BYTES] = {};
+  if (bpf_skb_load_bytes(ctx, sizeof(struct udphdr) + offset, bytes, length) != 0) return -1;
+  *key = herdless_key_hash(bytes, length);
+  return 0;
+}
+
 static __always_inline void count(__u32 slot, const struct herdless_choice *c, int migrating) {
   struct herdless_slot_counters *n = bpf_map_lookup_elem(&counters, &slot);
   if (n) {
     n->selected++;
     if (c->reason == HERDLESS_REASON_FALLBACK_HASH) n->fell_back++;
     if (migrating) n->migrated++;
+    if (c->reason == HERDLESS_REASON_SHORT_KEY) n->short_key++;
   }
   if (c->stalled_seen > 0) {
     __u32 stalled = c->first_stalled;
@@ -94,13 +112,25 @@ static __always_inline void count(__u32 slot, const struct herdless_choice *c, i
 SEC("sk_reuseport/migrate")
 int herdless_steer(struct sk_reuseport_md *ctx) {
   const __u32 n = nr_slots;
+  /* Context fields are read once, here: the verifier rejects a load through a ctx pointer
+   * that the compiler offset inside a branch. */
+  const __u32 flow_hash = ctx->hash;
   if (n == 0 || n > HERDLESS_MAX_SLOTS) EXIT_WITH(SK_DROP, 0, HERDLESS_REASON_NONE, 0); /* not configured */
 
   struct herdless_scan scan;
   herdless_scan_init(&scan, n, bpf_ktime_get_ns(), stall_threshold_ns);
   const __u32 r1 = bpf_get_prandom_u32();
   const __u32 r2 = bpf_get_prandom_u32();
-  if (policy == HERDLESS_POLICY_AFFINITY) {
+  if (policy == HERDLESS_POLICY_SESSION) {
+    /* A key keeps its worker whatever the client's address or port; a datagram without a
+     * key keeps its flow's worker (the 4-tuple hash, over the same healthy slots). */
+    __u32 key = 0;
+    const int short_key = session_key(ctx, &key) != 0;
+    herdless_affinity(&scan, short_key ? flow_hash : key);
+    if (scan.c.reason == HERDLESS_REASON_AFFINITY) {
+      scan.c.reason = short_key ? HERDLESS_REASON_SHORT_KEY : HERDLESS_REASON_SESSION;
+    }
+  } else if (policy == HERDLESS_POLICY_AFFINITY) {
     herdless_affinity(&scan, client_key(ctx));
   } else if (policy == HERDLESS_POLICY_CPU) {
     herdless_by_cpu(&scan, bpf_get_smp_processor_id(), r1, r2);
@@ -110,7 +140,7 @@ int herdless_steer(struct sk_reuseport_md *ctx) {
   struct herdless_choice c = scan.c;
   if (c.reason == HERDLESS_REASON_NONE) {
     /* Every slot is stalled: spread by the kernel's hash, but over our slots only. */
-    c.slot = (__u32)(((__u64)ctx->hash * n) >> 32);
+    c.slot = (__u32)(((__u64)flow_hash * n) >> 32);
     c.reason = HERDLESS_REASON_FALLBACK_HASH;
   }
 

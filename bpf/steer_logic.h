@@ -73,6 +73,17 @@ HERDLESS_INLINE __u32 herdless_mix(__u32 h) {
   return h;
 }
 
+/* Hash of a session key: FNV-1a over the key bytes (`bytes` holds HERDLESS_MAX_KEY_BYTES,
+ * zero past `length`), then mixed with the length. Equal keys give equal hashes wherever read. */
+HERDLESS_INLINE __u32 herdless_key_hash(const __u8 *bytes, __u32 length) {
+  __u32 h = 2166136261u;
+  for (__u32 i = 0; i < HERDLESS_MAX_KEY_BYTES; i++) {
+    if (i >= length) break;
+    h = (h ^ bytes[i]) * 16777619u;
+  }
+  return herdless_mix(h ^ length);
+}
+
 HERDLESS_INLINE void herdless_note_stalled(struct herdless_choice *c, __u32 slot) {
   if (c->stalled_seen == 0) c->first_stalled = slot;
   c->stalled_seen++;

@@ -9,12 +9,14 @@
 
 #define HERDLESS_MAX_SLOTS 256
 #define HERDLESS_NO_CPU 0xffffffffu
+#define HERDLESS_MAX_KEY_BYTES 32 /* longest UDP session key (QUIC connection IDs are <= 20) */
 
 /* The policy the program applies (`hash` attaches no program at all). */
 enum herdless_policy {
   HERDLESS_POLICY_LEAST_LOADED = 1, /* two random healthy candidates, the less loaded wins */
   HERDLESS_POLICY_AFFINITY = 2,     /* rendezvous hash of the client address over healthy slots */
   HERDLESS_POLICY_CPU = 3,          /* the slot pinned to the receiving CPU, else least-loaded */
+  HERDLESS_POLICY_SESSION = 4,      /* UDP: rendezvous hash of a key read from the datagram */
 };
 
 /* How a selection was made; also the index of the per-slot counters. */
@@ -24,6 +26,8 @@ enum herdless_reason {
   HERDLESS_REASON_AFFINITY = 2,
   HERDLESS_REASON_CPU = 3,
   HERDLESS_REASON_FALLBACK_HASH = 4, /* no healthy slot: the kernel's hash over our slots */
+  HERDLESS_REASON_SESSION = 5,       /* UDP: the session key's slot */
+  HERDLESS_REASON_SHORT_KEY = 6,     /* UDP: datagram too short for the key: its 4-tuple hash's slot */
 };
 
 /* One slot, written by its worker (all but `steered`) and by the program (`steered`). */
@@ -45,6 +49,7 @@ struct herdless_slot_counters {
   __u64 skipped_stalled; /* times this slot was a candidate but stalled */
   __u64 fell_back;       /* selections made by the hash fallback that landed here */
   __u64 migrated;        /* requests migrated to this slot from a closed listener */
+  __u64 short_key;       /* UDP session: datagrams too short for the key, steered by their 4-tuple */
 };
 
 #endif

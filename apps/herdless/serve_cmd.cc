@@ -53,7 +53,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<ServeFlags>();
   CLI::App* serve = app.add_subcommand("serve", "Run the server: a supervisor and its workers");
   flags->command = serve;
-  serve->add_option("--listen", flags->listen, "tcp://HOST:PORT, repeatable (default tcp://0.0.0.0:10013)");
+  serve->add_option("--listen", flags->listen, "tcp://HOST:PORT or udp://HOST:PORT, repeatable (default tcp://0.0.0.0:10013)");
   struct Flag {
     const char* key;
     const char* help;
@@ -76,6 +76,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       {"pid-file", "Write the supervisor's pid here (for SIGUSR2 upgrades)"},
       {"accept", "reuseport|shared|shared-exclusive|accept-mutex (default reuseport; the others to measure the herd)"},
       {"accept-batch", "Accepts per wake-up (default 64; 1 is nginx's multi_accept off)"},
+      {"udp-steer", "hash|session: datagrams by 4-tuple, or by a key in the datagram (default hash)"},
+      {"udp-session-key", "OFFSET:LENGTH of the session key in the UDP payload, e.g. 0:8 (implies udp-steer session)"},
+      {"udp-max-datagram", "Larger datagrams are counted as truncated and not answered (default 65507)"},
   };
   for (const Flag& f : options) serve->add_option(std::string("--") + f.key, flags->values[f.key], f.help);
   serve->add_flag("--pin-workers", flags->pin_workers, "Pin worker i to CPU i mod N");

@@ -11,6 +11,10 @@ namespace herdless {
 // the usual cause: a socket without SO_REUSEPORT, or one of another user, holds the address.
 Result<Fd> open_reuseport_socket(const ListenAddress& address, int backlog);
 
+// The kernel's drop counter of a socket (SO_MEMINFO): for UDP, datagrams dropped because the
+// receive buffer was full (or their checksum was bad). 0 if it cannot be read.
+uint64_t socket_drops(int fd);
+
 // The address a socket is bound to (resolves port 0 to the port the kernel chose).
 Result<ListenAddress> bound_address(int fd, Transport transport);
 

@@ -36,6 +36,8 @@ class ListenerTable {
   const ListenAddress& group_requested(size_t group) const { return groups_.at(group).requested; }
   // Connections waiting in a slot's accept queues (TCP_INFO), summed over groups.
   uint32_t queued(int slot) const;
+  // Datagrams the kernel dropped on a slot's UDP sockets (receive buffer full), over groups.
+  uint64_t udp_drops(int slot) const;
   // The transports of the addresses, in the same order as slot_fds().
   std::vector<Transport> transports() const;
   // True when `requested` names the same addresses as this table was opened with.

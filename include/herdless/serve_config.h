@@ -13,6 +13,7 @@
 #include "herdless/address.h"
 #include "herdless/error.h"
 #include "herdless/steer_mode.h"
+#include "herdless/udp_steering.h"
 
 namespace herdless {
 
@@ -44,6 +45,8 @@ struct ServeConfig {
   std::string pid_file;  // written at start, for scripted upgrades (SIGUSR2)
   AcceptStrategy accept = AcceptStrategy::reuseport;
   int accept_batch = 64;  // accepts per wake-up and listener (1 = nginx's multi_accept off)
+  UdpSteering udp;        // udp:// listens: hash, or session (with the key's place)
+  uint32_t udp_max_datagram = 65507;  // larger datagrams are counted as truncated, not answered
 };
 
 // One "key = value" as given by a flag or a config file entry, before validation.

@@ -26,7 +26,14 @@ struct WorkerSnapshot {
   uint64_t wakeups = 0;
   uint64_t empty_accepts = 0;
   int64_t heartbeat_age_ms = 0;
-  std::optional<SteerCounters> steer;  // present when an eBPF program steers
+  std::optional<SteerCounters> steer;  // present when an eBPF program steers TCP
+  // UDP (present in the renderings when the server has udp:// listens).
+  uint64_t datagrams_in = 0;
+  uint64_t datagrams_out = 0;
+  uint64_t udp_truncated = 0;   // over --udp-max-datagram
+  uint64_t udp_rx_dropped = 0;  // dropped by the kernel: the slot's receive buffers were full
+  uint64_t udp_tx_dropped = 0;  // replies the socket did not take
+  std::optional<SteerCounters> udp_steer;  // present when the eBPF program steers UDP
 };
 
 struct StatsSnapshot {
@@ -34,6 +41,7 @@ struct StatsSnapshot {
   std::string mode;                    // "process" or "thread"
   std::string steer = "hash";          // steering policy in force
   std::string accept = "reuseport";    // accept strategy
+  std::string udp_steer;               // UDP steering ("hash", "session"); empty: no udp:// listens
   std::vector<WorkerSnapshot> workers;
 };
 

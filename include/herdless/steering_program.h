@@ -1,6 +1,8 @@
 // SteeringProgram: the loaded eBPF steering program (bpf/steer.bpf.c). One instance per
-// listen address's reuseport group, each with its own REUSEPORT_SOCKARRAY (slot i = worker i's
-// socket), all sharing one mmapped array of slot states that the workers write.
+// steered listen address's reuseport group, each with its own REUSEPORT_SOCKARRAY (slot i =
+// worker i's socket) and policy (TCP groups: --steer; UDP groups: --udp-steer session), all
+// sharing one mmapped array of slot states that the workers write. Groups left to the
+// kernel's hash (steer hash, udp-steer hash) get no program.
 #pragma once
 
 #include <chrono>
@@ -13,6 +15,7 @@
 #include "herdless/listener_table.h"
 #include "herdless/steer_counters.h"
 #include "herdless/steer_mode.h"
+#include "herdless/udp_steering.h"
 #include "steer_shared.h"
 
 namespace herdless {
@@ -27,11 +30,15 @@ struct SteerExit {
 
 class SteeringProgram {
  public:
-  // Loads and attaches the program to every group of `table` (not for SteerMode::hash).
+  // True when some group of `table` would get a program under these policies.
+  static bool wanted(SteerMode mode, const UdpSteering& udp, const ListenerTable& table);
+
+  // Loads and attaches the program to every steered group of `table`.
   // An Error names why (no privilege, old kernel): the caller then keeps the kernel's hash.
   // With `inherited` (a binary upgrade), the old supervisor's maps are reused: the slot
   // states and the sockarrays carry over, and the new program replaces the old one.
-  static Result<std::unique_ptr<SteeringProgram>> attach(SteerMode mode, const ListenerTable& table,
+  static Result<std::unique_ptr<SteeringProgram>> attach(SteerMode mode, const UdpSteering& udp,
+                                                         const ListenerTable& table,
                                                          std::chrono::milliseconds stall_threshold,
                                                          const Inherited* inherited = nullptr);
   ~SteeringProgram();
@@ -41,6 +48,8 @@ class SteeringProgram {
   // After a reload: the same groups with more or fewer slots, or new groups (reattached).
   Result<void> update(const ListenerTable& table, std::chrono::milliseconds stall_threshold);
 
+  // True when the group has a program (its transport's policy is not the kernel's hash).
+  bool steers(size_t group) const;
   // Puts a fresh listener into a slot of one group (after a stall rescue).
   Result<void> replace_socket(size_t group, int slot, int fd);
   // Takes a slot out of selection (true) or puts it back.
@@ -49,22 +58,25 @@ class SteeringProgram {
   SteerMode mode() const { return mode_; }
   // The maps to hand over in a binary upgrade.
   int slots_map_fd() const { return slots_fd_; }
-  int sockets_map_fd(size_t group) const;
+  int sockets_map_fd(size_t group) const;  // -1 for a group without a program
   // Slot state shared with the workers (valid for the program's lifetime, and in forked
   // children, which inherit the mapping).
   herdless_slot* slot_state(int slot) { return &slots_[slot]; }
-  // Counters of slots [0, slots), summed over CPUs and groups.
-  std::vector<SteerCounters> counters(int slots) const;
+  // Counters of slots [0, slots), summed over CPUs and the groups of one transport.
+  std::vector<SteerCounters> counters(int slots, Transport transport) const;
   SteerExit last_exit(size_t group = 0) const;
 
  private:
   struct Group;
-  SteeringProgram(SteerMode mode);
+  SteeringProgram(SteerMode mode, const UdpSteering& udp);
+  // The program's policy for a group of this transport, or 0: no program.
+  uint32_t policy_for(Transport transport) const;
   Result<void> attach_groups(const ListenerTable& table, std::chrono::milliseconds stall_threshold,
                              const Inherited* inherited = nullptr);
   Result<void> fill_sockets(Group& group, const std::vector<int>& fds, std::chrono::milliseconds stall_threshold);
 
   SteerMode mode_;
+  UdpSteering udp_;
   std::vector<std::unique_ptr<Group>> groups_;
   int slots_fd_ = -1;  // owned by the first group's skeleton
   herdless_slot* slots_ = nullptr;

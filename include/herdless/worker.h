@@ -1,5 +1,5 @@
 // Worker: one epoll loop serving one slot's listening sockets. Accepts in batches, runs a
-// Service on each connection, enforces --max-conns and --idle-timeout, survives EMFILE
+// Service on each connection (TCP) or answers datagrams in batches (UDP), enforces --max-conns and --idle-timeout, survives EMFILE
 // without spinning, publishes its counters and heartbeat, and drains on stop.
 // Runs in a forked process (--mode process) or a thread (--mode thread).
 #pragma once
@@ -13,6 +13,7 @@
 
 #include "herdless/accept_strategy.h"
 #include "herdless/connection.h"
+#include "herdless/datagram_server.h"
 #include "herdless/event_loop.h"
 #include "herdless/fd.h"
 #include "herdless/serve_config.h"
@@ -25,11 +26,13 @@ namespace herdless {
 
 struct WorkerOptions {
   int index = 0;
-  std::vector<Fd> listeners;  // this slot's sockets, one per listen address
+  std::vector<Fd> listeners;  // this slot's sockets, one per listen address (TCP or UDP)
   ServiceKind service = ServiceKind::hello;
   std::string message;  // "{worker}" not yet expanded
   std::string http_body = "hello world.";  // --service http
   uint64_t http_max_body = 1 << 20;
+  uint32_t udp_max_datagram = 65507;
+  bool udp_steered = false;  // the steering program picks this slot for datagrams (udp-steer session)
   std::chrono::milliseconds idle_timeout{60'000};
   int max_conns = 100'000;
   std::chrono::milliseconds drain_timeout{10'000};
@@ -65,6 +68,7 @@ class Worker final : public ConnectionOwner {
 
   Result<void> start();
   void accept_from(Acceptor& acceptor, int budget);
+  void serve_datagrams(Acceptor& acceptor, int batches);
   void set_accepting(bool on);
   // Registers or drops the listeners: wanted while accepting and (accept-mutex) holding the lock.
   void sync_listeners();
@@ -77,13 +81,14 @@ class Worker final : public ConnectionOwner {
   void unlink_idle(Connection& conn);
   void heartbeat();
   // Steering state: an accept, an empty queue, a change of the active count.
-  void publish_accepted();
+  void publish_accepted(uint64_t count = 1);
   void publish_queue_empty();
   void publish_active();
 
   WorkerOptions options_;
   EventLoop loop_;
   std::unique_ptr<Service> service_;
+  std::unique_ptr<DatagramServer> datagrams_;  // when a listener is UDP
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::unique_ptr<Timer> tick_;         // heartbeat + idle sweep
   std::unique_ptr<Timer> retry_accept_;  // after EMFILE/ENFILE

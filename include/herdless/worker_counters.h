@@ -17,9 +17,13 @@ struct alignas(64) WorkerCounters {
   std::atomic<uint64_t> closed{0};
   std::atomic<uint64_t> errors{0};
   std::atomic<uint64_t> restarts{0};
-  std::atomic<uint64_t> rescues{0};
+  std::atomic<uint64_t> rescues{0};        // stall rescues: queue migrated away from a stuck worker
   std::atomic<uint64_t> wakeups{0};        // times a listener woke the worker
-  std::atomic<uint64_t> empty_accepts{0};  // wake-ups whose accept found nothing (EAGAIN)  // stall rescues: queue migrated away from a stuck worker
+  std::atomic<uint64_t> empty_accepts{0};  // wake-ups whose accept found nothing (EAGAIN)
+  std::atomic<uint64_t> datagrams_in{0};   // UDP datagrams received
+  std::atomic<uint64_t> datagrams_out{0};  // UDP replies sent
+  std::atomic<uint64_t> udp_truncated{0};  // datagrams over --udp-max-datagram: counted, not answered
+  std::atomic<uint64_t> udp_tx_dropped{0};  // replies not sent (send buffer full or refused)
   std::atomic<int64_t> heartbeat_ns{0};  // CLOCK_MONOTONIC of the worker's last loop turn
   std::atomic<int32_t> pid{0};           // the slot's current worker (0: none)
 };

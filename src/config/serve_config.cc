@@ -19,7 +19,8 @@ constexpr std::string_view kKeys[] = {"listen",  "workers",       "mode",       
                                       "service", "message",       "idle-timeout",  "max-conns",
                                       "drain-timeout", "admin",   "steer",         "stall-threshold",
                                       "pin-workers", "stall-timeout", "pid-file", "accept", "accept-batch",
-                                      "http-body",   "http-max-body"};
+                                      "http-body",   "http-max-body", "udp-steer", "udp-session-key",
+                                      "udp-max-datagram"};
 
 bool known_key(std::string_view key) {
   for (std::string_view k : kKeys) {
@@ -74,7 +75,6 @@ Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced)
   if (s.key == "listen") {
     auto address = parse_listen_url(s.value);
     if (!address) return std::unexpected(address.error());
-    if (address->transport != Transport::tcp) return input_error("unsupported transport (only tcp:// for now)", s.value);
     if (!listen_replaced) config.listen.clear();
     listen_replaced = true;
     config.listen.push_back(*address);
@@ -120,6 +120,19 @@ Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced)
     auto strategy = parse_accept_strategy(s.value);
     if (!strategy) return std::unexpected(strategy.error());
     config.accept = *strategy;
+  } else if (s.key == "udp-steer") {
+    auto mode = parse_udp_steer(s.value);
+    if (!mode) return std::unexpected(mode.error());
+    config.udp.mode = *mode;
+  } else if (s.key == "udp-session-key") {
+    auto key = parse_session_key(s.value);
+    if (!key) return std::unexpected(key.error());
+    config.udp.key = *key;
+  } else if (s.key == "udp-max-datagram") {
+    auto v = parse_size(s);
+    if (!v) return std::unexpected(v.error());
+    if (*v < 1 || *v > 65507) return input_error("invalid udp-max-datagram", "'" + s.value + "' (want 1 to 65507 bytes)");
+    config.udp_max_datagram = static_cast<uint32_t>(*v);
   } else if (s.key == "pid-file") {
     config.pid_file = s.value;
   } else if (s.key == "steer") {
@@ -151,6 +164,21 @@ std::optional<std::string> scalar_text(const toml::node& node) {
   if (node.is_integer()) return std::to_string(node.as_integer()->get());
   if (node.is_floating_point()) return std::to_string(node.as_floating_point()->get());
   return std::nullopt;
+}
+
+// Rules that span settings, checked once all are applied.
+Result<void> check_combination(ServeConfig& config, bool udp_steer_given) {
+  bool udp = false;
+  for (const ListenAddress& address : config.listen) udp = udp || address.transport == Transport::udp;
+  if (udp && config.service == ServiceKind::http) {
+    return input_error("invalid service", "'http' serves tcp:// listens only (udp:// serves hello or echo)");
+  }
+  // A key alone asks for sessions; `udp-steer = "session"` needs a key.
+  if (!udp_steer_given && config.udp.key.length > 0) config.udp.mode = UdpSteer::session;
+  if (config.udp.mode == UdpSteer::session && config.udp.key.length == 0) {
+    return input_error("invalid udp-steer", "'session' needs --udp-session-key OFFSET:LENGTH");
+  }
+  return {};
 }
 
 }  // namespace
@@ -205,15 +233,19 @@ Result<Settings> read_config_file(const std::string& path) {
 
 Result<ServeConfig> resolve_serve_config(const Settings& file, const Settings& flags) {
   ServeConfig config = default_serve_config();
+  bool udp_steer_given = false;
   for (const Settings* source : {&file, &flags}) {
     bool listen_replaced = false;
     for (const Setting& s : *source) {
       auto applied = apply(config, s, listen_replaced);
       if (!applied) return std::unexpected(applied.error());
+      udp_steer_given = udp_steer_given || s.key == "udp-steer";
     }
   }
+  if (auto checked = check_combination(config, udp_steer_given); !checked) return std::unexpected(checked.error());
   return config;
 }
+
 
 std::string expand_escapes(std::string_view text) {
   std::string out;

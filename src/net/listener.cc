@@ -1,6 +1,7 @@
 // SO_REUSEPORT socket creation.
 #include "herdless/listener.h"
 
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -29,6 +30,15 @@ Result<Fd> open_reuseport_socket(const ListenAddress& address, int backlog) {
     return sys_error("listen", address.url());
   }
   return fd;
+}
+
+uint64_t socket_drops(int fd) {
+  uint32_t info[SK_MEMINFO_VARS] = {};
+  socklen_t length = sizeof info;
+  if (::getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &length) != 0 || length <= SK_MEMINFO_DROPS * sizeof(uint32_t)) {
+    return 0;
+  }
+  return info[SK_MEMINFO_DROPS];
 }
 
 Result<ListenAddress> bound_address(int fd, Transport transport) {

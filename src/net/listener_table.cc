@@ -136,6 +136,14 @@ uint32_t ListenerTable::queued(int slot) const {
   return total;
 }
 
+uint64_t ListenerTable::udp_drops(int slot) const {
+  uint64_t total = 0;
+  for (const Group& g : groups_) {
+    if (g.requested.transport == Transport::udp) total += socket_drops(g.sockets.at(static_cast<size_t>(slot)).get());
+  }
+  return total;
+}
+
 std::vector<Transport> ListenerTable::transports() const {
   std::vector<Transport> out;
   for (const Group& g : groups_) out.push_back(g.requested.transport);

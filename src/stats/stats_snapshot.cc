@@ -21,6 +21,10 @@ std::vector<WorkerSnapshot> snapshot_workers(const StatsTable& table, int worker
     w.rescues = c.rescues.load(std::memory_order_relaxed);
     w.wakeups = c.wakeups.load(std::memory_order_relaxed);
     w.empty_accepts = c.empty_accepts.load(std::memory_order_relaxed);
+    w.datagrams_in = c.datagrams_in.load(std::memory_order_relaxed);
+    w.datagrams_out = c.datagrams_out.load(std::memory_order_relaxed);
+    w.udp_truncated = c.udp_truncated.load(std::memory_order_relaxed);
+    w.udp_tx_dropped = c.udp_tx_dropped.load(std::memory_order_relaxed);
     const int64_t beat = c.heartbeat_ns.load(std::memory_order_relaxed);
     w.heartbeat_age_ms = beat == 0 ? -1 : (now - beat) / 1'000'000;
     out.push_back(w);
@@ -28,11 +32,23 @@ std::vector<WorkerSnapshot> snapshot_workers(const StatsTable& table, int worker
   return out;
 }
 
+namespace {
+
+nlohmann::json steer_json(const SteerCounters& c, bool udp) {
+  nlohmann::json out = {{"selected", c.selected}, {"skipped_stalled", c.skipped_stalled}, {"fell_back", c.fell_back}};
+  if (udp) out["short_key"] = c.short_key;
+  else out["migrated"] = c.migrated;
+  return out;
+}
+
+}  // namespace
+
 nlohmann::json to_json(const StatsSnapshot& snapshot) {
   nlohmann::json out;
   out["mode"] = snapshot.mode;
   out["steer"] = snapshot.steer;
   out["accept"] = snapshot.accept;
+  if (!snapshot.udp_steer.empty()) out["udp_steer"] = snapshot.udp_steer;
   out["listeners"] = nlohmann::json::array();
   for (const std::string& url : snapshot.listeners) out["listeners"].push_back({{"url", url}});
   out["workers"] = nlohmann::json::array();
@@ -48,11 +64,15 @@ nlohmann::json to_json(const StatsSnapshot& snapshot) {
                               {"wakeups", w.wakeups},
                               {"empty_accepts", w.empty_accepts},
                               {"heartbeat_age_ms", w.heartbeat_age_ms}});
-    if (w.steer) {
-      out["workers"].back()["steer"] = {{"selected", w.steer->selected},
-                                        {"skipped_stalled", w.steer->skipped_stalled},
-                                        {"fell_back", w.steer->fell_back},
-                                        {"migrated", w.steer->migrated}};
+    nlohmann::json& worker = out["workers"].back();
+    if (w.steer) worker["steer"] = steer_json(*w.steer, false);
+    if (!snapshot.udp_steer.empty()) {
+      worker["udp"] = {{"datagrams_in", w.datagrams_in},
+                       {"datagrams_out", w.datagrams_out},
+                       {"truncated", w.udp_truncated},
+                       {"rx_dropped", w.udp_rx_dropped},
+                       {"tx_dropped", w.udp_tx_dropped}};
+      if (w.udp_steer) worker["udp"]["steer"] = steer_json(*w.udp_steer, true);
     }
   }
   return out;
@@ -85,17 +105,35 @@ std::string to_prometheus(const StatsSnapshot& snapshot) {
       {"herdless_worker_heartbeat_age_seconds", "gauge", "Time since the worker's loop last turned.",
        [](const WorkerSnapshot& w) { return static_cast<double>(w.heartbeat_age_ms) / 1000.0; }},
   };
+  static const Metric udp_metrics[] = {
+      {"herdless_worker_datagrams_in_total", "counter", "UDP datagrams received by the worker slot.",
+       [](const WorkerSnapshot& w) { return static_cast<double>(w.datagrams_in); }},
+      {"herdless_worker_datagrams_out_total", "counter", "UDP replies sent by the worker slot.",
+       [](const WorkerSnapshot& w) { return static_cast<double>(w.datagrams_out); }},
+      {"herdless_worker_udp_truncated_total", "counter", "UDP datagrams over --udp-max-datagram (not answered).",
+       [](const WorkerSnapshot& w) { return static_cast<double>(w.udp_truncated); }},
+      {"herdless_worker_udp_rx_dropped_total", "counter",
+       "UDP datagrams the kernel dropped because the slot's receive buffer was full.",
+       [](const WorkerSnapshot& w) { return static_cast<double>(w.udp_rx_dropped); }},
+      {"herdless_worker_udp_tx_dropped_total", "counter", "UDP replies the socket did not take (send buffer full).",
+       [](const WorkerSnapshot& w) { return static_cast<double>(w.udp_tx_dropped); }},
+  };
   std::string out;
-  for (const Metric& m : metrics) {
+  const auto render = [&](const Metric& m) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", m.name, m.help, m.name, m.type);
     for (const WorkerSnapshot& w : snapshot.workers) {
       out += fmt::format("{}{{worker=\"{}\"}} {}\n", m.name, w.id, m.get(w));
     }
+  };
+  for (const Metric& m : metrics) render(m);
+  if (!snapshot.udp_steer.empty()) {
+    for (const Metric& m : udp_metrics) render(m);
   }
   struct SteerMetric {
     const char* name;
     const char* help;
     uint64_t SteerCounters::*field;
+    std::optional<SteerCounters> WorkerSnapshot::*counters = &WorkerSnapshot::steer;
   };
   static const SteerMetric steer_metrics[] = {
       {"herdless_steer_selected_total", "Connections the eBPF program sent to the slot.", &SteerCounters::selected},
@@ -104,19 +142,31 @@ std::string to_prometheus(const StatsSnapshot& snapshot) {
       {"herdless_steer_fell_back_total", "Selections by the hash fallback (every slot stalled).",
        &SteerCounters::fell_back},
       {"herdless_steer_migrated_total", "Queued requests migrated to the slot.", &SteerCounters::migrated},
+      {"herdless_udp_steer_selected_total", "UDP datagrams the eBPF program sent to the slot.",
+       &SteerCounters::selected, &WorkerSnapshot::udp_steer},
+      {"herdless_udp_steer_skipped_stalled_total", "Times the slot was skipped as stalled for a datagram.",
+       &SteerCounters::skipped_stalled, &WorkerSnapshot::udp_steer},
+      {"herdless_udp_steer_short_key_total", "Datagrams too short for the session key, steered by their 4-tuple.",
+       &SteerCounters::short_key, &WorkerSnapshot::udp_steer},
   };
   for (const SteerMetric& m : steer_metrics) {
     bool header = false;
     for (const WorkerSnapshot& w : snapshot.workers) {
-      if (!w.steer) continue;
+      const std::optional<SteerCounters>& counters = w.*m.counters;
+      if (!counters) continue;
       if (!header) out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", m.name, m.help, m.name);
       header = true;
-      out += fmt::format("{}{{worker=\"{}\"}} {}\n", m.name, w.id, (*w.steer).*m.field);
+      out += fmt::format("{}{{worker=\"{}\"}} {}\n", m.name, w.id, (*counters).*m.field);
     }
   }
   out += fmt::format("# HELP herdless_steer_info The steering policy in force.\n# TYPE herdless_steer_info gauge\n"
                      "herdless_steer_info{{policy=\"{}\"}} 1\n",
                      snapshot.steer);
+  if (!snapshot.udp_steer.empty()) {
+    out += fmt::format("# HELP herdless_udp_steer_info The UDP steering policy in force.\n"
+                       "# TYPE herdless_udp_steer_info gauge\nherdless_udp_steer_info{{policy=\"{}\"}} 1\n",
+                       snapshot.udp_steer);
+  }
   out += "# HELP herdless_listener_info A listening address.\n# TYPE herdless_listener_info gauge\n";
   for (const std::string& url : snapshot.listeners) out += fmt::format("herdless_listener_info{{url=\"{}\"}} 1\n", url);
   return out;

@@ -36,35 +36,55 @@ int libbpf_log(enum libbpf_print_level level, const char* format, va_list args) 
   return 0;
 }
 
-uint32_t policy_of(SteerMode mode) {
+uint32_t tcp_policy(SteerMode mode) {
   switch (mode) {
+    case SteerMode::hash: return 0;
     case SteerMode::affinity: return HERDLESS_POLICY_AFFINITY;
     case SteerMode::cpu: return HERDLESS_POLICY_CPU;
-    default: return HERDLESS_POLICY_LEAST_LOADED;
+    case SteerMode::least_loaded: return HERDLESS_POLICY_LEAST_LOADED;
   }
+  return 0;
 }
+
+uint32_t udp_policy(const UdpSteering& udp) { return udp.mode == UdpSteer::session ? HERDLESS_POLICY_SESSION : 0; }
 
 }  // namespace
 
 struct SteeringProgram::Group {
-  steer_bpf* skel = nullptr;
+  steer_bpf* skel = nullptr;  // null: the group is left to the kernel's hash
   int attached_fd = -1;  // the socket the program was attached through
   ~Group() {
     if (skel != nullptr) steer_bpf__destroy(skel);
   }
 };
 
-SteeringProgram::SteeringProgram(SteerMode mode) : mode_(mode) {}
+SteeringProgram::SteeringProgram(SteerMode mode, const UdpSteering& udp) : mode_(mode), udp_(udp) {}
+
+uint32_t SteeringProgram::policy_for(Transport transport) const {
+  return transport == Transport::tcp ? tcp_policy(mode_) : udp_policy(udp_);
+}
+
+bool SteeringProgram::wanted(SteerMode mode, const UdpSteering& udp, const ListenerTable& table) {
+  for (Transport transport : table.transports()) {
+    if ((transport == Transport::tcp ? tcp_policy(mode) : udp_policy(udp)) != 0) return true;
+  }
+  return false;
+}
+
+bool SteeringProgram::steers(size_t group) const {
+  return group < groups_.size() && groups_[group]->skel != nullptr;
+}
 
 SteeringProgram::~SteeringProgram() {
   if (slots_ != nullptr) ::munmap(slots_, slots_bytes_);
 }
 
-Result<std::unique_ptr<SteeringProgram>> SteeringProgram::attach(SteerMode mode, const ListenerTable& table,
+Result<std::unique_ptr<SteeringProgram>> SteeringProgram::attach(SteerMode mode, const UdpSteering& udp,
+                                                                 const ListenerTable& table,
                                                                  std::chrono::milliseconds stall_threshold,
                                                                  const Inherited* inherited) {
   libbpf_set_print(libbpf_log);
-  std::unique_ptr<SteeringProgram> program(new SteeringProgram(mode));
+  std::unique_ptr<SteeringProgram> program(new SteeringProgram(mode, udp));
   auto attached = program->attach_groups(table, stall_threshold, inherited);
   if (!attached) return std::unexpected(attached.error());
   return program;
@@ -73,8 +93,14 @@ Result<std::unique_ptr<SteeringProgram>> SteeringProgram::attach(SteerMode mode,
 Result<void> SteeringProgram::attach_groups(const ListenerTable& table, std::chrono::milliseconds stall_threshold,
                                            const Inherited* inherited) {
   std::vector<std::unique_ptr<Group>> groups;
+  const std::vector<Transport> transports = table.transports();
   for (size_t g = 0; g < table.groups(); ++g) {
     auto group = std::make_unique<Group>();
+    const uint32_t policy = policy_for(transports[g]);
+    if (policy == 0) {
+      groups.push_back(std::move(group));
+      continue;
+    }
     group->skel = steer_bpf__open();
     if (group->skel == nullptr) return sys_error("bpf open", "steer program");
     const int shared_slots = slots_fd_ >= 0 ? slots_fd_ : inherited != nullptr ? inherited->slots_map_fd : -1;
@@ -86,7 +112,9 @@ Result<void> SteeringProgram::attach_groups(const ListenerTable& table, std::chr
         bpf_map__reuse_fd(group->skel->maps.sockets, handed->sockets_map_fd) != 0) {
       return sys_error("bpf_map__reuse_fd", "sockets");
     }
-    group->skel->data->policy = policy_of(mode_);
+    group->skel->data->policy = policy;
+    group->skel->bss->key_offset = udp_.key.offset;
+    group->skel->bss->key_length = udp_.key.length;
     if (const int err = steer_bpf__load(group->skel); err != 0) return sys_error("bpf load", "steer program", -err);
     if (slots_fd_ < 0) {
       slots_fd_ = bpf_map__fd(group->skel->maps.slots);
@@ -143,15 +171,19 @@ Result<void> SteeringProgram::fill_sockets(Group& group, const std::vector<int>&
 Result<void> SteeringProgram::update(const ListenerTable& table, std::chrono::milliseconds stall_threshold) {
   if (table.bound_addresses() != addresses_) return attach_groups(table, stall_threshold);
   for (size_t g = 0; g < groups_.size(); ++g) {
+    if (groups_[g]->skel == nullptr) continue;
     auto filled = fill_sockets(*groups_[g], table.group_fds(g), stall_threshold);
     if (!filled) return filled;
   }
   return {};
 }
 
-int SteeringProgram::sockets_map_fd(size_t group) const { return bpf_map__fd(groups_.at(group)->skel->maps.sockets); }
+int SteeringProgram::sockets_map_fd(size_t group) const {
+  return steers(group) ? bpf_map__fd(groups_[group]->skel->maps.sockets) : -1;
+}
 
 Result<void> SteeringProgram::replace_socket(size_t group, int slot, int fd) {
+  if (!steers(group)) return {};
   const int map_fd = bpf_map__fd(groups_.at(group)->skel->maps.sockets);
   const uint32_t key = static_cast<uint32_t>(slot);
   const uint64_t value = static_cast<uint64_t>(fd);
@@ -165,13 +197,14 @@ void SteeringProgram::set_excluded(int slot, bool excluded) {
   __atomic_store_n(&slots_[slot].excluded, excluded ? 1u : 0u, __ATOMIC_RELAXED);
 }
 
-std::vector<SteerCounters> SteeringProgram::counters(int slots) const {
+std::vector<SteerCounters> SteeringProgram::counters(int slots, Transport transport) const {
   std::vector<SteerCounters> out(static_cast<size_t>(slots));
   const int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) return out;
   std::vector<herdless_slot_counters> per_cpu(static_cast<size_t>(cpus));
-  for (const auto& group : groups_) {
-    const int map_fd = bpf_map__fd(group->skel->maps.counters);
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    if (!steers(g) || addresses_.at(g).transport != transport) continue;
+    const int map_fd = bpf_map__fd(groups_[g]->skel->maps.counters);
     for (uint32_t slot = 0; slot < static_cast<uint32_t>(slots); ++slot) {
       if (bpf_map_lookup_elem(map_fd, &slot, per_cpu.data()) != 0) continue;
       for (const auto& c : per_cpu) {
@@ -179,6 +212,7 @@ std::vector<SteerCounters> SteeringProgram::counters(int slots) const {
         out[slot].skipped_stalled += c.skipped_stalled;
         out[slot].fell_back += c.fell_back;
         out[slot].migrated += c.migrated;
+        out[slot].short_key += c.short_key;
       }
     }
   }
@@ -186,6 +220,7 @@ std::vector<SteerCounters> SteeringProgram::counters(int slots) const {
 }
 
 SteerExit SteeringProgram::last_exit(size_t group) const {
+  if (!steers(group)) return {};
   const auto* bss = groups_.at(group)->skel->bss;
   return SteerExit{bss->last_line, bss->last_slot, bss->last_reason, bss->last_error};
 }

@@ -111,18 +111,22 @@ Result<void> Supervisor::start() {
 
 void Supervisor::start_steering() {
   ServeConfig& config = options_.config;
-  if (config.steer == SteerMode::hash) {
+  const std::vector<Transport> transports = listeners_.transports();
+  const bool tcp = std::ranges::find(transports, Transport::tcp) != transports.end();
+  if (tcp && config.steer == SteerMode::hash) {
     spdlog::info("steer hash: no eBPF program, so queued connections cannot migrate (a stalled worker's queue "
                  "waits for it)");
-    return;
   }
-  auto program = SteeringProgram::attach(config.steer, listeners_, config.stall_threshold,
+  if (!SteeringProgram::wanted(config.steer, config.udp, listeners_)) return;
+  auto program = SteeringProgram::attach(config.steer, config.udp, listeners_, config.stall_threshold,
                                          inherited_ ? &*inherited_ : nullptr);
   if (!program) {
-    spdlog::warn("steering: cannot use the eBPF program ({}); using the kernel's hash, and queued connections "
-                 "cannot migrate (a stalled worker's queue waits for it)",
-                 program.error().message());
+    spdlog::warn("steering: cannot use the eBPF program ({}); using the kernel's hash: queued connections "
+                 "cannot migrate (a stalled worker's queue waits for it){}",
+                 program.error().message(),
+                 config.udp.mode == UdpSteer::session ? " and UDP sessions follow the 4-tuple, not the key" : "");
     config.steer = SteerMode::hash;
+    config.udp.mode = UdpSteer::hash;
     return;
   }
   steering_ = std::move(*program);
@@ -131,8 +135,12 @@ void Supervisor::start_steering() {
 int Supervisor::run() {
   const ServeConfig& config = options_.config;
   for (const ListenAddress& address : listeners_.bound_addresses()) {
+    const std::string steer = address.transport == Transport::tcp ? steer_mode_name(config.steer)
+                              : config.udp.mode == UdpSteer::session
+                                  ? "session, key " + session_key_text(config.udp.key)
+                                  : std::string("hash");
     spdlog::info("listening on {} with {} workers ({} mode, service {}, steer {}, accept {})", address.url(),
-                 config.workers, mode_name(config.mode), service_name(config.service), steer_mode_name(config.steer),
+                 config.workers, mode_name(config.mode), service_name(config.service), steer,
                  accept_strategy_name(config.accept));
   }
   if (admin_) spdlog::info("admin on http://{} (GET /stats, /metrics)", admin_->address().host_port());
@@ -300,6 +308,11 @@ void Supervisor::reload() {
     spdlog::warn("reload: steer cannot change while running; keeping {}", steer_mode_name(options_.config.steer));
     config->steer = options_.config.steer;
   }
+  if (config->udp != options_.config.udp) {
+    spdlog::warn("reload: udp-steer and udp-session-key cannot change while running; keeping {}",
+                 udp_steer_name(options_.config.udp.mode));
+    config->udp = options_.config.udp;
+  }
   config->accept = options_.config.accept;  // the socket layout stays as started
   auto table = ListenerTable::open(config->listen, socket_slots(*config), config->backlog, &listeners_);
   if (!table) {
@@ -353,9 +366,22 @@ StatsSnapshot Supervisor::snapshot() const {
   out.workers = snapshot_workers(stats_, options_.config.workers);
   out.steer = steer_mode_name(options_.config.steer);
   out.accept = accept_strategy_name(options_.config.accept);
+  const std::vector<Transport> transports = listeners_.transports();
+  const bool udp = std::ranges::find(transports, Transport::udp) != transports.end();
+  if (udp) {
+    out.udp_steer = udp_steer_name(options_.config.udp.mode);
+    const bool per_slot = options_.config.accept == AcceptStrategy::reuseport;
+    for (WorkerSnapshot& w : out.workers) {
+      if (per_slot || w.id == 0) w.udp_rx_dropped = listeners_.udp_drops(per_slot ? w.id : 0);
+    }
+  }
   if (steering_) {
-    const auto counters = steering_->counters(options_.config.workers);
-    for (size_t i = 0; i < out.workers.size() && i < counters.size(); ++i) out.workers[i].steer = counters[i];
+    const auto tcp = steering_->counters(options_.config.workers, Transport::tcp);
+    const auto datagrams = steering_->counters(options_.config.workers, Transport::udp);
+    for (size_t i = 0; i < out.workers.size() && i < tcp.size(); ++i) {
+      if (options_.config.steer != SteerMode::hash) out.workers[i].steer = tcp[i];
+      if (udp && options_.config.udp.mode == UdpSteer::session) out.workers[i].udp_steer = datagrams[i];
+    }
   }
   return out;
 }

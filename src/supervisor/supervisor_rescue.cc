@@ -14,7 +14,8 @@
 namespace herdless {
 
 void Supervisor::check_stalls() {
-  if (stopping_ || !steering_) return;
+  // Only TCP queues migrate, and only through the program: no TCP program, no rescue.
+  if (stopping_ || !steering_ || options_.config.steer == SteerMode::hash) return;
   const int64_t now = monotonic_ns();
   const ServeConfig& config = options_.config;
   for (int slot = 0; slot < config.workers && static_cast<size_t>(slot) < slots_.size(); ++slot) {
@@ -41,6 +42,8 @@ void Supervisor::rescue(int slot, int64_t heartbeat_age_ms, uint32_t queued) {
   steering_->set_excluded(slot, true);
   slots_[static_cast<size_t>(slot)].rescued = true;
   for (size_t group = 0; group < listeners_.groups(); ++group) {
+    // A UDP socket has no queue to hand over: its datagrams wait for the worker.
+    if (!steering_->steers(group) || listeners_.group_address(group).transport != Transport::tcp) continue;
     auto fresh = open_reuseport_socket(listeners_.group_address(group), options_.config.backlog);
     if (!fresh) {
       spdlog::error("rescue of worker {}: {}", slot, fresh.error().message());

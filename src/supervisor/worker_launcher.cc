@@ -25,6 +25,8 @@ WorkerOptions worker_options(const LaunchSpec& spec, std::vector<Fd> listeners, 
   options.message = config.message;
   options.http_body = config.http_body;
   options.http_max_body = config.http_max_body;
+  options.udp_max_datagram = config.udp_max_datagram;
+  options.udp_steered = spec.steer_slot != nullptr && config.udp.mode == UdpSteer::session;
   options.idle_timeout = config.idle_timeout;
   options.max_conns = config.max_conns;
   options.drain_timeout = config.drain_timeout;

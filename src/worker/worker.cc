@@ -17,6 +17,7 @@ namespace {
 
 constexpr std::chrono::milliseconds kTick{20};         // heartbeat period
 constexpr std::chrono::milliseconds kAcceptRetry{100};  // pause after EMFILE/ENFILE
+constexpr int kDatagramBatchesPerWake = 4;              // then let the other sockets have a turn
 
 // Milliseconds as nanoseconds, saturating instead of overflowing for absurd durations.
 int64_t to_ns(std::chrono::milliseconds ms) {
@@ -24,18 +25,27 @@ int64_t to_ns(std::chrono::milliseconds ms) {
   return std::min<int64_t>(ms.count(), kMaxMs) * 1'000'000;
 }
 
+bool is_datagram_socket(int fd) {
+  int type = 0;
+  socklen_t length = sizeof type;
+  return ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0 && type == SOCK_DGRAM;
+}
+
 }  // namespace
 
+// One listening socket of the slot: a TCP listener, or a bound UDP socket served in place.
 class Worker::Acceptor final : public EventHandler {
  public:
-  Acceptor(Worker& worker, Fd fd) : worker_(worker), fd_(std::move(fd)) {}
+  Acceptor(Worker& worker, Fd fd) : worker_(worker), fd_(std::move(fd)), datagram_(is_datagram_socket(fd_.get())) {}
   void on_events(uint32_t) override {
     worker_.options_.counters->wakeups.fetch_add(1, std::memory_order_relaxed);
-    worker_.accept_from(*this, worker_.options_.accept_batch);
+    if (datagram_) worker_.serve_datagrams(*this, kDatagramBatchesPerWake);
+    else worker_.accept_from(*this, worker_.options_.accept_batch);
   }
 
   Worker& worker_;
   Fd fd_;
+  bool datagram_ = false;
   bool registered_ = false;
   bool gone_ = false;  // shut down by the supervisor (stall rescue): waits for a replacement
 };
@@ -69,6 +79,11 @@ Result<void> Worker::start() {
   service_ = make_service(service);
   for (Fd& fd : options_.listeners) acceptors_.push_back(std::make_unique<Acceptor>(*this, std::move(fd)));
   options_.listeners.clear();
+  for (const auto& acceptor : acceptors_) {
+    if (acceptor->datagram_ && !datagrams_) {
+      datagrams_ = std::make_unique<DatagramServer>(options_.service, service.message, options_.udp_max_datagram);
+    }
+  }
 
   auto tick = Timer::create(loop_, [this] {
     heartbeat();
@@ -155,10 +170,10 @@ void Worker::heartbeat() {
   }
 }
 
-void Worker::publish_accepted() {
+void Worker::publish_accepted(uint64_t count) {
   herdless_slot* slot = options_.steer_slot;
   if (slot == nullptr) return;
-  __atomic_store_n(&slot->accepted_since, slot->accepted_since + 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&slot->accepted_since, slot->accepted_since + count, __ATOMIC_RELAXED);
   __atomic_store_n(&slot->progress_ns, static_cast<uint64_t>(now_ns_), __ATOMIC_RELAXED);
 }
 
@@ -228,6 +243,21 @@ void Worker::accept_from(Acceptor& acceptor, int budget) {
   }
 }
 
+void Worker::serve_datagrams(Acceptor& acceptor, int batches) {
+  const DatagramTally tally = datagrams_->serve(acceptor.fd_.get(), batches);
+  WorkerCounters& counters = *options_.counters;
+  if (tally.received > 0) counters.datagrams_in.fetch_add(tally.received, std::memory_order_relaxed);
+  if (tally.sent > 0) counters.datagrams_out.fetch_add(tally.sent, std::memory_order_relaxed);
+  if (tally.truncated > 0) counters.udp_truncated.fetch_add(tally.truncated, std::memory_order_relaxed);
+  if (tally.tx_dropped > 0) counters.udp_tx_dropped.fetch_add(tally.tx_dropped, std::memory_order_relaxed);
+  if (tally.errors > 0) counters.errors.fetch_add(tally.errors, std::memory_order_relaxed);
+  if (tally.received == 0 && tally.drained) counters.empty_accepts.fetch_add(1, std::memory_order_relaxed);
+  if (!options_.udp_steered) return;  // the program does not count datagrams steered here
+  if (tally.received > 0) publish_accepted(tally.received);
+  queue_empty_ = tally.drained;
+  if (tally.drained) publish_queue_empty();
+}
+
 void Worker::listener_gone(Acceptor& acceptor) {
   if (acceptor.registered_) loop_.remove(acceptor.fd_.get());
   acceptor.registered_ = false;
@@ -261,11 +291,13 @@ void Worker::set_accepting(bool on) {
 }
 
 void Worker::sync_listeners() {
-  const bool want = accepting_ && (options_.accept_mutex == nullptr || mutex_held_);
+  const bool turn = options_.accept_mutex == nullptr || mutex_held_;
   // EPOLLEXCLUSIVE: the kernel wakes one of the waiting workers (or a few), not all.
   const uint32_t events = EPOLLIN | (options_.accept == AcceptStrategy::shared_exclusive ? EPOLLEXCLUSIVE : 0u);
   for (auto& acceptor : acceptors_) {
     if (acceptor->gone_) continue;
+    // Connection limits (max-conns, out of descriptors) do not hold datagrams back.
+    const bool want = turn && (acceptor->datagram_ ? !loop_.stopping() : accepting_);
     if (want && !acceptor->registered_) {
       acceptor->registered_ = loop_.add(acceptor->fd_.get(), events, acceptor.get()).has_value();
     } else if (!want && acceptor->registered_) {
@@ -329,10 +361,10 @@ void Worker::free_closed() {
 void Worker::drain() {
   // Take what is already queued, then let go of the listeners: the supervisor closes its
   // copies, so the sockets go away once every worker of the slot has let go.
-  if (!out_of_fds_) {
-    for (auto& acceptor : acceptors_) {
-      if (!acceptor->gone_) accept_from(*acceptor, 1 << 16);
-    }
+  for (auto& acceptor : acceptors_) {
+    if (acceptor->gone_) continue;
+    if (acceptor->datagram_) serve_datagrams(*acceptor, 1 << 10);
+    else if (!out_of_fds_) accept_from(*acceptor, 1 << 16);
   }
   set_accepting(false);
   acceptors_.clear();

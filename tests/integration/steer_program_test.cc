@@ -124,7 +124,7 @@ TEST_P(SteerProgramTest, SelectsTheExpectedSlot) {
   auto address = parse_listen_url("tcp://127.0.0.1:0");
   auto table = ListenerTable::open({*address}, static_cast<int>(c.slots.size()), 64);
   ASSERT_TRUE(table) << table.error().message();
-  auto program = SteeringProgram::attach(c.mode, *table, 100ms);
+  auto program = SteeringProgram::attach(c.mode, UdpSteering{}, *table, 100ms);
   ASSERT_TRUE(program) << program.error().message();
   for (int round = 0; round < 20; ++round) {  // random candidates: the outcome must not vary
     publish(**program, c.slots);
@@ -137,7 +137,7 @@ TEST_P(SteerProgramTest, SelectsTheExpectedSlot) {
     ASSERT_GE(slot, 0) << c.name << ": no slot got the connection; " << describe(exit);
     ASSERT_EQ(exit.slot, static_cast<uint32_t>(slot)) << c.name;
   }
-  const auto counters = (*program)->counters(static_cast<int>(c.slots.size()));
+  const auto counters = (*program)->counters(static_cast<int>(c.slots.size()), Transport::tcp);
   uint64_t selected = 0;
   for (const auto& n : counters) selected += n.selected;
   EXPECT_EQ(selected, 20u);
@@ -154,7 +154,7 @@ TEST(SteerProgramAffinity, KernelAgreesWithTheLogicAndMovesOnlyOnStall) {
   auto address = parse_listen_url("tcp://127.0.0.1:0");
   auto table = ListenerTable::open({*address}, slots, 64);
   ASSERT_TRUE(table);
-  auto program = SteeringProgram::attach(SteerMode::affinity, *table, 100ms);
+  auto program = SteeringProgram::attach(SteerMode::affinity, UdpSteering{}, *table, 100ms);
   ASSERT_TRUE(program) << program.error().message();
   std::vector<SlotFixture> fixture(slots);
   uint32_t loopback = 0;
@@ -189,7 +189,7 @@ TEST(SteerProgramAttach, ForeignListenerCannotJoinSelection) {
   auto address = parse_listen_url("tcp://127.0.0.1:0");
   auto table = ListenerTable::open({*address}, 2, 64);
   ASSERT_TRUE(table);
-  auto program = SteeringProgram::attach(SteerMode::least_loaded, *table, 100ms);
+  auto program = SteeringProgram::attach(SteerMode::least_loaded, UdpSteering{}, *table, 100ms);
   ASSERT_TRUE(program);
   // A socket of the same user joins the group: the program never selects it.
   const ListenAddress bound = table->bound_addresses().at(0);

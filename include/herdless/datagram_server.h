@@ -1,0 +1,57 @@
+// DatagramServer: a worker's UDP service. Receives datagrams in batches with recvmmsg,
+// answers each (hello: the message; echo: the datagram itself) and sends the batch's replies
+// with one sendmmsg. Nothing is dropped silently: datagrams over the size limit are counted
+// as truncated (and not answered), replies the socket refuses are counted as dropped. What
+// the kernel drops before we read (a full receive buffer) is counted on the socket itself
+// (socket_drops() in listener.h).
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "herdless/serve_config.h"
+
+namespace herdless {
+
+// What one serve() call did.
+struct DatagramTally {
+  uint64_t received = 0;
+  uint64_t sent = 0;
+  uint64_t truncated = 0;
+  uint64_t tx_dropped = 0;
+  uint64_t errors = 0;   // receive errors other than "nothing queued"
+  bool drained = false;  // the socket's queue was found empty
+};
+
+class DatagramServer {
+ public:
+  static constexpr unsigned kBatch = 32;  // datagrams per recvmmsg/sendmmsg
+
+  // `message` is hello's reply ("{worker}" already expanded); ignored by echo.
+  DatagramServer(ServiceKind kind, std::string message, uint32_t max_datagram);
+
+  // Serves up to `batches` batches from `fd` (non-blocking): stops early once a batch comes
+  // back short of kBatch or the queue is empty.
+  DatagramTally serve(int fd, int batches);
+
+ private:
+  void receive_into(unsigned count);
+  void reply(int fd, unsigned count, DatagramTally& tally);
+
+  ServiceKind kind_;
+  std::string message_;
+  uint32_t max_datagram_;
+  std::vector<char> buffers_;  // kBatch buffers of max_datagram_ bytes
+  std::array<mmsghdr, kBatch> in_{};
+  std::array<iovec, kBatch> in_iov_{};
+  std::array<sockaddr_storage, kBatch> peers_{};
+  std::array<mmsghdr, kBatch> out_{};
+  std::array<iovec, kBatch> out_iov_{};
+};
+
+}  // namespace herdless

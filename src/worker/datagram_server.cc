@@ -1,0 +1,83 @@
+// DatagramServer: recvmmsg -> replies -> sendmmsg.
+#include "herdless/datagram_server.h"
+
+#include <cerrno>
+
+namespace herdless {
+
+DatagramServer::DatagramServer(ServiceKind kind, std::string message, uint32_t max_datagram)
+    : kind_(kind), message_(std::move(message)), max_datagram_(max_datagram), buffers_(size_t{kBatch} * max_datagram) {
+  for (unsigned i = 0; i < kBatch; ++i) {
+    in_iov_[i] = iovec{buffers_.data() + size_t{i} * max_datagram_, max_datagram_};
+    in_[i].msg_hdr.msg_iov = &in_iov_[i];
+    in_[i].msg_hdr.msg_iovlen = 1;
+    in_[i].msg_hdr.msg_name = &peers_[i];
+    out_[i].msg_hdr.msg_iov = &out_iov_[i];
+    out_[i].msg_hdr.msg_iovlen = 1;
+  }
+}
+
+void DatagramServer::receive_into(unsigned count) {
+  for (unsigned i = 0; i < count; ++i) {
+    in_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    in_[i].msg_hdr.msg_flags = 0;
+    in_[i].msg_len = 0;
+  }
+}
+
+DatagramTally DatagramServer::serve(int fd, int batches) {
+  DatagramTally tally;
+  for (int b = 0; b < batches; ++b) {
+    receive_into(kBatch);
+    const int n = ::recvmmsg(fd, in_.data(), kBatch, 0, nullptr);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) tally.drained = true;
+      else ++tally.errors;
+      return tally;
+    }
+    tally.received += static_cast<uint64_t>(n);
+    reply(fd, static_cast<unsigned>(n), tally);
+    if (static_cast<unsigned>(n) < kBatch) {
+      // Level-triggered epoll wakes us again if more arrived since: no extra EAGAIN call.
+      tally.drained = true;
+      return tally;
+    }
+  }
+  return tally;
+}
+
+void DatagramServer::reply(int fd, unsigned count, DatagramTally& tally) {
+  unsigned replies = 0;
+  for (unsigned i = 0; i < count; ++i) {
+    const msghdr& request = in_[i].msg_hdr;
+    if ((request.msg_flags & MSG_TRUNC) != 0) {
+      ++tally.truncated;  // larger than --udp-max-datagram: half a request is no request
+      continue;
+    }
+    msghdr& out = out_[replies].msg_hdr;
+    out.msg_name = request.msg_name;
+    out.msg_namelen = request.msg_namelen;
+    out_iov_[replies] = kind_ == ServiceKind::echo ? iovec{in_iov_[i].iov_base, in_[i].msg_len}
+                                                   : iovec{message_.data(), message_.size()};
+    ++replies;
+  }
+  unsigned next = 0;
+  while (next < replies) {
+    const int n = ::sendmmsg(fd, out_.data() + next, replies - next, 0);
+    if (n > 0) {
+      tally.sent += static_cast<uint64_t>(n);
+      next += static_cast<unsigned>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+      tally.tx_dropped += replies - next;  // the send buffer is full: the rest would fail alike
+      return;
+    }
+    ++tally.tx_dropped;  // this one cannot be sent (e.g. refused by a firewall rule): skip it
+    ++next;
+  }
+}
+
+}  // namespace herdless
