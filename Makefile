@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_BUILD ?= build-fuzz
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build run test test-asan fuzz bench bench-http clean
+.PHONY: all deps build run test test-asan fuzz bench bench-http bench-udp clean
 
 all: build
 
@@ -47,6 +47,9 @@ bench: build
 
 bench-http: build
 	./bench/http_vs_nginx.sh
+
+bench-udp: build
+	./bench/udp_rate.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -46,6 +46,13 @@ int hold_port_without_reuseport(Fd& holder) {
   return ntohs(addr.sin_port);
 }
 
+TEST(BadInput, UdpSettings) {
+  expect_bad_input({"serve", "--listen", "udp://127.0.0.1:0", "--udp-session-key", "0:40"}, "udp-session-key");
+  expect_bad_input({"serve", "--listen", "udp://127.0.0.1:0", "--udp-steer", "session"}, "udp-session-key");
+  expect_bad_input({"serve", "--listen", "udp://127.0.0.1:0", "--service", "http"}, "tcp://");
+  expect_bad_input({"serve", "--listen", "udp://127.0.0.1:0", "--udp-max-datagram", "70000"}, "udp-max-datagram");
+}
+
 TEST(BadInput, UnknownFlag) { expect_bad_input({"serve", "--no-such-flag"}, "--no-such-flag"); }
 
 TEST(BadInput, ZeroWorkers) { expect_bad_input({"serve", "--workers", "0", "--admin", "off"}, "workers"); }

@@ -238,14 +238,18 @@ TEST(ServeConfig, EveryInvalidValueIsAnError) {
       {"service", "HTTP"},       {"idle-timeout", "abc"},    {"idle-timeout", ""},
       {"idle-timeout", "0"},     {"idle-timeout", "0ms"},    {"idle-timeout", "-1s"},
       {"idle-timeout", "5h"},    {"idle-timeout", "10 s"},   {"drain-timeout", "x"},
-      {"drain-timeout", "0s"},   {"drain-timeout", "1d"},    {"listen", "udp://127.0.0.1:53"},
+      {"drain-timeout", "0s"},   {"drain-timeout", "1d"},    {"listen", "sctp://127.0.0.1:53"},
       {"listen", "127.0.0.1:80"}, {"listen", "tcp://localhost:80"}, {"admin", "localhost:80"},
       {"admin", "127.0.0.1"},    {"no-such-key", "1"},       {"Workers", "1"},
       {"steer", "x"},            {"steer", "least_loaded"},  {"steer", ""},
       {"pin-workers", "yes"},    {"pin-workers", ""},        {"stall-threshold", "0ms"},
       {"stall-threshold", "x"},  {"http-max-body", ""},      {"http-max-body", "x"},
       {"http-max-body", "-1"},   {"http-max-body", "1.5m"},  {"http-max-body", "64kb"},
-      {"http-max-body", "2048g"},
+      {"http-max-body", "2048g"}, {"udp-steer", "x"},        {"udp-steer", "Session"},
+      {"udp-session-key", "8"},  {"udp-session-key", "0:0"}, {"udp-session-key", "0:33"},
+      {"udp-session-key", ":4"}, {"udp-session-key", "1:"},  {"udp-session-key", "-1:4"},
+      {"udp-session-key", "65500:8"}, {"udp-session-key", "0:4x"}, {"udp-max-datagram", "0"},
+      {"udp-max-datagram", "65508"}, {"udp-max-datagram", "64k"},
   };
   for (const Setting& s : bad) {
     SCOPED_TRACE(s.key + " = '" + s.value + "'");
@@ -275,8 +279,62 @@ TEST(ServeConfig, ErrorsNameTheSettingAndTheValue) {
   const Error idle = resolve_error({}, {{"idle-timeout", "5h"}});
   EXPECT_EQ(idle.call, "invalid idle-timeout");
 
-  const Error udp = resolve_error({}, {{"listen", "udp://127.0.0.1:53"}});
-  EXPECT_NE(udp.message().find("udp://127.0.0.1:53"), std::string::npos) << udp.message();
+  const Error scheme = resolve_error({}, {{"listen", "sctp://127.0.0.1:53"}});
+  EXPECT_NE(scheme.message().find("sctp://127.0.0.1:53"), std::string::npos) << scheme.message();
+
+  const Error key = resolve_error({}, {{"udp-session-key", "0:33"}});
+  EXPECT_EQ(key.call, "invalid udp-session-key");
+  EXPECT_NE(key.context.find("length 1..32"), std::string::npos) << key.context;
+}
+
+// --- UDP settings --------------------------------------------------------------------------
+
+TEST(ServeConfig, UdpListensMixWithTcpAndDefaultToTheKernelHash) {
+  auto config = resolve_serve_config({}, {{"listen", "udp://127.0.0.1:5353"}, {"listen", "tcp://[::1]:80"},
+                                          {"listen", "udp://[::1]:0"}});
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  ASSERT_EQ(config->listen.size(), 3u);
+  EXPECT_EQ(config->listen[0].transport, Transport::udp);
+  EXPECT_EQ(config->listen[1].transport, Transport::tcp);
+  EXPECT_EQ(config->listen[2].url(), "udp://[::1]:0");
+  EXPECT_EQ(config->udp.mode, UdpSteer::hash);
+  EXPECT_EQ(config->udp.key.length, 0u);
+  EXPECT_EQ(config->udp_max_datagram, 65507u);
+}
+
+TEST(ServeConfig, ASessionKeyAloneAsksForSessionSteering) {
+  auto config = resolve_serve_config({}, {{"udp-session-key", "4:16"}, {"udp-max-datagram", "1500"}});
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  EXPECT_EQ(config->udp.mode, UdpSteer::session);
+  EXPECT_EQ(config->udp.key, (SessionKey{4, 16}));
+  EXPECT_EQ(config->udp_max_datagram, 1500u);
+  // Said explicitly, hash wins over the key (the key is kept, unused).
+  auto hashed = resolve_serve_config({{"udp-session-key", "0:8"}}, {{"udp-steer", "hash"}});
+  ASSERT_TRUE(hashed.has_value());
+  EXPECT_EQ(hashed->udp.mode, UdpSteer::hash);
+}
+
+TEST(ServeConfig, SessionSteeringNeedsAKey) {
+  const Error e = resolve_error({}, {{"udp-steer", "session"}});
+  EXPECT_EQ(e.call, "invalid udp-steer");
+  EXPECT_NE(e.context.find("udp-session-key"), std::string::npos) << e.context;
+}
+
+TEST(ServeConfig, HttpDoesNotServeUdp) {
+  const Error e = resolve_error({}, {{"service", "http"}, {"listen", "udp://127.0.0.1:0"}});
+  EXPECT_EQ(e.call, "invalid service");
+  EXPECT_NE(e.context.find("tcp://"), std::string::npos) << e.context;
+  EXPECT_TRUE(resolve_serve_config({}, {{"service", "echo"}, {"listen", "udp://127.0.0.1:0"}}).has_value());
+}
+
+TEST(SessionKey, ParsesAndPrintsOffsetAndLength) {
+  auto key = parse_session_key("65475:32");
+  ASSERT_TRUE(key.has_value()) << key.error().message();
+  EXPECT_EQ(key->offset, 65475u);
+  EXPECT_EQ(key->length, 32u);
+  EXPECT_EQ(session_key_text(*key), "65475:32");
+  EXPECT_FALSE(parse_session_key("65476:32").has_value());  // ends past the largest payload
+  EXPECT_EQ(udp_steer_name(*parse_udp_steer("session")), std::string("session"));
 }
 
 // --- read_config_file --------------------------------------------------------------------

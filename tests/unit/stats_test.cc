@@ -306,6 +306,57 @@ TEST(StatsPrometheus, SteerCountersOnlyForSlotsThatHaveThem) {
   EXPECT_EQ(plain.find("herdless_steer_selected_total"), std::string::npos);
 }
 
+// A snapshot of a server with UDP listens: worker 1 has datagram counters and session steering.
+StatsSnapshot udp_snapshot() {
+  StatsSnapshot s = sample_snapshot();
+  s.udp_steer = "session";
+  WorkerSnapshot& w = s.workers[1];
+  w.datagrams_in = 120;
+  w.datagrams_out = 117;
+  w.udp_truncated = 2;
+  w.udp_rx_dropped = 5;
+  w.udp_tx_dropped = 1;
+  SteerCounters steer;
+  steer.selected = 125;
+  steer.short_key = 7;
+  steer.skipped_stalled = 3;
+  w.udp_steer = steer;
+  return s;
+}
+
+TEST(StatsJson, UdpCountersOnlyWithUdpListens) {
+  EXPECT_FALSE(to_json(sample_snapshot()).contains("udp_steer"));
+  EXPECT_FALSE(to_json(sample_snapshot())["workers"][0].contains("udp"));
+  const nlohmann::json j = to_json(udp_snapshot());
+  EXPECT_EQ(j["udp_steer"], "session");
+  EXPECT_EQ(j["workers"][1]["udp"],
+            (nlohmann::json{{"datagrams_in", 120},
+                            {"datagrams_out", 117},
+                            {"truncated", 2},
+                            {"rx_dropped", 5},
+                            {"tx_dropped", 1},
+                            {"steer", {{"selected", 125}, {"skipped_stalled", 3}, {"fell_back", 0}, {"short_key", 7}}}}));
+  EXPECT_FALSE(j["workers"][0]["udp"].contains("steer"));  // no program counters for slot 0
+  EXPECT_EQ(j["workers"][0]["udp"]["datagrams_in"], 0);
+}
+
+TEST(StatsPrometheus, UdpFamiliesOnlyWithUdpListens) {
+  const std::vector<std::string> lines = lines_of(to_prometheus(udp_snapshot()));
+  auto has = [&](const std::string& line) { return std::find(lines.begin(), lines.end(), line) != lines.end(); };
+  EXPECT_TRUE(has("herdless_worker_datagrams_in_total{worker=\"1\"} 120"));
+  EXPECT_TRUE(has("herdless_worker_datagrams_out_total{worker=\"1\"} 117"));
+  EXPECT_TRUE(has("herdless_worker_udp_truncated_total{worker=\"1\"} 2"));
+  EXPECT_TRUE(has("herdless_worker_udp_rx_dropped_total{worker=\"1\"} 5"));
+  EXPECT_TRUE(has("herdless_worker_udp_tx_dropped_total{worker=\"1\"} 1"));
+  EXPECT_TRUE(has("herdless_udp_steer_selected_total{worker=\"1\"} 125"));
+  EXPECT_TRUE(has("herdless_udp_steer_short_key_total{worker=\"1\"} 7"));
+  EXPECT_TRUE(has("herdless_udp_steer_info{policy=\"session\"} 1"));
+  EXPECT_FALSE(has("herdless_udp_steer_selected_total{worker=\"0\"} 0"));
+  const std::string tcp_only = to_prometheus(sample_snapshot());
+  EXPECT_EQ(tcp_only.find("datagrams"), std::string::npos);
+  EXPECT_EQ(tcp_only.find("udp"), std::string::npos);
+}
+
 TEST(StatsPrometheus, LargeCountersStayIntegers) {
   StatsSnapshot s;
   s.workers.push_back(worker(0, 1, 123'456'789, 0, 0, 0, 0, 0));

@@ -2,7 +2,10 @@
 // the kernel runs, checked here over every pair of random candidates.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "steer_shared.h"
@@ -96,16 +99,19 @@ TEST(SteerLogic, AllStalledLeavesTheChoiceToTheHashFallback) {
   EXPECT_GT(c.stalled_seen, 0u);
 }
 
+// The affinity (and UDP session) choice for `key` over healthy `slots`.
+uint32_t affinity_pick(const std::vector<herdless_slot>& slots, uint32_t key) {
+  logic::g_slots = slots.data();
+  logic::herdless_scan scan;
+  logic::herdless_scan_init(&scan, static_cast<uint32_t>(slots.size()), kNow, kThreshold);
+  logic::herdless_affinity(&scan, key);
+  EXPECT_EQ(scan.c.reason, HERDLESS_REASON_AFFINITY);
+  return scan.c.slot;
+}
+
 TEST(SteerLogic, AffinityIsStableAndMovesOnlyTheStalledSlotsKeys) {
   std::vector<herdless_slot> slots(6, healthy(0));
-  auto pick = [&](uint32_t key) {
-    logic::g_slots = slots.data();
-    logic::herdless_scan scan;
-    logic::herdless_scan_init(&scan, static_cast<uint32_t>(slots.size()), kNow, kThreshold);
-    logic::herdless_affinity(&scan, key);
-    EXPECT_EQ(scan.c.reason, HERDLESS_REASON_AFFINITY);
-    return scan.c.slot;
-  };
+  auto pick = [&](uint32_t key) { return affinity_pick(slots, key); };
   std::vector<uint32_t> before;
   std::vector<int> per_slot(slots.size());
   for (uint32_t key = 0; key < 3000; ++key) {
@@ -139,3 +145,31 @@ TEST(SteerLogic, CpuPrefersThePinnedSlotElseLeastLoaded) {
 }
 
 }  // namespace
+
+// --- UDP session keys ----------------------------------------------------------------------
+
+uint32_t key_hash(const std::string& key) {
+  uint8_t bytes[HERDLESS_MAX_KEY_BYTES] = {};
+  std::memcpy(bytes, key.data(), std::min<size_t>(key.size(), sizeof bytes));
+  return logic::herdless_key_hash(bytes, static_cast<uint32_t>(key.size()));
+}
+
+TEST(SteerLogic, SessionKeyHashDependsOnTheKeyBytesAndLengthOnly) {
+  EXPECT_EQ(key_hash("session1"), key_hash("session1"));
+  EXPECT_NE(key_hash("session1"), key_hash("session2"));
+  EXPECT_NE(key_hash("abc"), key_hash(std::string("abc\0", 4)));  // the length counts
+  // Bytes past the length are ignored (the program zero-fills its buffer; here they differ).
+  uint8_t a[HERDLESS_MAX_KEY_BYTES] = {'k', 'e', 'y', 'x'};
+  uint8_t b[HERDLESS_MAX_KEY_BYTES] = {'k', 'e', 'y', 'y'};
+  EXPECT_EQ(logic::herdless_key_hash(a, 3), logic::herdless_key_hash(b, 3));
+}
+
+TEST(SteerLogic, ThousandSessionKeysSpreadOverFourSlots) {
+  const std::vector<herdless_slot> slots(4, healthy(0));
+  std::vector<int> count(slots.size());
+  for (int k = 0; k < 1000; ++k) ++count[affinity_pick(slots, key_hash("key-" + std::to_string(k)))];
+  for (size_t s = 0; s < count.size(); ++s) {
+    EXPECT_GE(count[s], 150) << "slot " << s;  // 15-35 % each
+    EXPECT_LE(count[s], 350) << "slot " << s;
+  }
+}
