@@ -12,7 +12,9 @@
 # little and the CPU per datagram says more.
 #
 # Environment: BUILD (build dir, default build), ROUNDS (5), DURATION (3s),
-# CONCURRENCY (64), WORKERS (2), SERVICE (echo; or hello), OUT
+# CONCURRENCY (64), WORKERS (2), SERVICE (echo; or hello), HERDLESS_ARGS (extra
+# `herdless serve` flags, e.g. "--udp-session-key 16:8": the load's 5-byte datagrams are too
+# short for that key, so every datagram runs the eBPF program and takes its 4-tuple path), OUT
 # (bench/results/udp_rate.json), BENCH_SELF_TEST=1 (minimal_udp_server on both sides:
 # checks the script without herdless serve).
 set -euo pipefail
@@ -24,6 +26,7 @@ DURATION=${DURATION:-3s}
 CONCURRENCY=${CONCURRENCY:-64}
 WORKERS=${WORKERS:-2}
 SERVICE=${SERVICE:-echo}
+HERDLESS_ARGS=${HERDLESS_ARGS:-}
 OUT=${OUT:-bench/results/udp_rate.json}
 SELF_TEST=${BENCH_SELF_TEST:-0}
 
@@ -33,7 +36,7 @@ done
 [[ $SERVICE == echo || $SERVICE == hello ]] || { echo "udp_rate: SERVICE must be echo or hello" >&2; exit 2; }
 
 MINIMAL_COMMAND="$BUILD/minimal_udp_server 127.0.0.1 0 $WORKERS $SERVICE"
-HERDLESS_COMMAND="$BUILD/herdless serve --listen udp://127.0.0.1:0 --workers $WORKERS --service $SERVICE --admin off"
+HERDLESS_COMMAND="$BUILD/herdless serve --listen udp://127.0.0.1:0 --workers $WORKERS --service $SERVICE --admin off${HERDLESS_ARGS:+ $HERDLESS_ARGS}"
 LOAD_COMMAND="$BUILD/herdless load --mode udp --target udp://127.0.0.1:PORT --concurrency $CONCURRENCY --duration $DURATION --json"
 
 tmp=$(mktemp -d)
