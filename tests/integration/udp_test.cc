@@ -204,7 +204,7 @@ TEST(UdpSession, DatagramsTooShortForTheKeyFollowTheirFlowAndAreCounted) {
   EXPECT_EQ(short_keys, 150u);
 }
 
-TEST(UdpSession, KeysKeepTheirWorkerThroughAReloadAndARestart) {
+TEST(UdpSession, KeysKeepTheirWorkerThroughAReloadARestartAndAnUpgrade) {
   HERDLESS_REQUIRE_BPF_NETNS();
   ServerProcess server(udp_args(4, {"--udp-session-key", "0:8", "--drain-timeout", "1s"}));
   ASSERT_TRUE(server.wait_ready()) << server.log();
@@ -226,6 +226,12 @@ TEST(UdpSession, KeysKeepTheirWorkerThroughAReloadAndARestart) {
   ASSERT_EQ(::kill(second.at(victim), SIGKILL), 0);
   ASSERT_TRUE(wait_new_pids(server, second, {victim})) << server.log();
   EXPECT_EQ(map_keys(), before) << "after worker " << victim << " restarted";
+
+  // A binary upgrade: the new supervisor adopts the sockets and the program's maps.
+  const std::vector<int> third = server.worker_pids();
+  server.signal(SIGUSR2);
+  ASSERT_TRUE(wait_new_pids(server, third, {0, 1, 2, 3})) << server.log();
+  EXPECT_EQ(map_keys(), before) << "after the upgrade";
 }
 
 TEST(UdpSession, AStoppedWorkersKeysMoveWhileItIsStoppedAndNothingIsLost) {
