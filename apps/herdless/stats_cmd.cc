@@ -1,5 +1,5 @@
 // `herdless stats`: fetches /stats from a running server and prints a per-worker table with
-// each worker's share of accepted connections as a bar, or the raw JSON.
+// each worker's share of accepted connections (and of UDP datagrams) as a bar, or the raw JSON.
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -21,6 +21,24 @@ std::string bar(double share, int width) {
   std::string out;
   for (int i = 0; i < width; ++i) out += i < filled ? "#" : ".";
   return out;
+}
+
+// The UDP table: datagrams per worker, what was dropped or truncated, each worker's share.
+void print_datagrams(const nlohmann::json& stats) {
+  auto udp = [](const nlohmann::json& w, const char* key) { return w["udp"].value(key, uint64_t{0}); };
+  uint64_t total = 0;
+  for (const auto& w : stats["workers"]) total += udp(w, "datagrams_in");
+  fmt::print("udp steer {}\n", stats.value("udp_steer", "?"));
+  fmt::print("{:>6} {:>12} {:>12} {:>9} {:>10} {:>10}  {}\n", "worker", "datagrams in", "out", "truncated",
+             "rx dropped", "tx dropped", "share of datagrams");
+  for (const auto& w : stats["workers"]) {
+    if (!w.contains("udp")) continue;
+    const uint64_t in = udp(w, "datagrams_in");
+    const double share = total == 0 ? 0.0 : static_cast<double>(in) / static_cast<double>(total);
+    fmt::print("{:>6} {:>12} {:>12} {:>9} {:>10} {:>10}  {} {:5.1f}%\n", w.value("id", 0), in, udp(w, "datagrams_out"),
+               udp(w, "truncated"), udp(w, "rx_dropped"), udp(w, "tx_dropped"), bar(share, 30), share * 100.0);
+  }
+  fmt::print("total datagrams in {}\n", total);
 }
 
 int run_stats(const StatsFlags& flags) {
@@ -57,6 +75,7 @@ int run_stats(const StatsFlags& flags) {
                w.value("heartbeat_age_ms", int64_t{0}), bar(share, 30), share * 100.0);
   }
   fmt::print("total accepted {}\n", total);
+  if (stats.contains("udp_steer")) print_datagrams(stats);
   return 0;
 }
 

@@ -88,6 +88,11 @@ TEST(Udp, TheKernelHashSpreadsAThousandClientsOverFourWorkers) {
     EXPECT_EQ(udp_counter(stats, worker, "datagrams_out"), static_cast<uint64_t>(n)) << "worker " << worker;
     EXPECT_EQ(stats["workers"][static_cast<size_t>(worker)]["accepted"], 0);  // no connections
   }
+  // `herdless stats` prints the same in its UDP table.
+  const auto table = testutil::run_herdless({"stats", "--admin", server.admin().host_port()});
+  EXPECT_EQ(table.exit_code, 0) << table.stderr_text;
+  EXPECT_NE(table.stdout_text.find("udp steer hash"), std::string::npos) << table.stdout_text;
+  EXPECT_NE(table.stdout_text.find("total datagrams in 1000\n"), std::string::npos) << table.stdout_text;
 }
 
 TEST(Udp, UdpAndTcpListensServeSideBySideOnIpv4AndIpv6) {
