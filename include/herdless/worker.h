@@ -32,7 +32,10 @@ struct WorkerOptions {
   std::string http_body = "hello world.";  // --service http
   uint64_t http_max_body = 1 << 20;
   uint32_t udp_max_datagram = 65507;
-  bool udp_steered = false;  // the steering program picks this slot for datagrams (udp-steer session)
+  // Which of the slot's sockets the steering program picks for (and so counts in `steered`):
+  // the worker counts what it takes from those only.
+  bool tcp_steered = false;  // connections (steer other than hash)
+  bool udp_steered = false;  // datagrams (udp-steer session)
   std::chrono::milliseconds idle_timeout{60'000};
   int max_conns = 100'000;
   std::chrono::milliseconds drain_timeout{10'000};

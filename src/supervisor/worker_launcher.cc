@@ -26,6 +26,7 @@ WorkerOptions worker_options(const LaunchSpec& spec, std::vector<Fd> listeners, 
   options.http_body = config.http_body;
   options.http_max_body = config.http_max_body;
   options.udp_max_datagram = config.udp_max_datagram;
+  options.tcp_steered = spec.steer_slot != nullptr && config.steer != SteerMode::hash;
   options.udp_steered = spec.steer_slot != nullptr && config.udp.mode == UdpSteer::session;
   options.idle_timeout = config.idle_timeout;
   options.max_conns = config.max_conns;

@@ -206,7 +206,7 @@ void Worker::accept_from(Acceptor& acceptor, int budget) {
         case EAGAIN:
           if (i == 0) counters.empty_accepts.fetch_add(1, std::memory_order_relaxed);
           queue_empty_ = true;
-          publish_queue_empty();
+          if (options_.tcp_steered) publish_queue_empty();
           return;
         case EINTR:
         case ECONNABORTED:
@@ -234,7 +234,7 @@ void Worker::accept_from(Acceptor& acceptor, int budget) {
     counters.accepted.fetch_add(1, std::memory_order_relaxed);
     counters.active.fetch_add(1, std::memory_order_relaxed);
     ++active_;
-    publish_accepted();
+    if (options_.tcp_steered) publish_accepted();
     publish_active();
     auto* conn = new Connection(*this, fd);
     link_idle(*conn);
