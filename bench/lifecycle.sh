@@ -21,6 +21,8 @@
 # Environment: BUILD (build dir, default build), OUT (bench/results/lifecycle.json),
 # KEEP_LOGS (a directory to copy the server logs and raw results into, default none).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
@@ -30,8 +32,7 @@ CONCURRENCY=64
 TIMEOUT=2s
 NGINX_STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
 
-fail() { echo "lifecycle: $*" >&2; exit 2; }
-[[ -x $BUILD/herdless ]] || fail "$BUILD/herdless not found (build first, or set BUILD)"
+need_binaries "$BUILD/herdless"
 command -v python3 >/dev/null || fail "python3 not found"
 command -v nginx >/dev/null || fail "nginx not found (scripts/install-deps.sh)"
 if nginx -V 2>&1 | grep -q -- '--with-stream=dynamic'; then
@@ -44,26 +45,21 @@ else
 fi
 
 loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
-tmp=$(mktemp -d)
-server=""  # pid of the first supervisor of the running server (leader of its process group)
+# server (the first supervisor of the running server, leader of its process group), load (a
+# background `herdless load`) and stopped (a worker we stopped with SIGSTOP) are lib.sh's.
 nginx=""   # pid of the nginx master (leader of its process group)
-load=""    # pid of a background `herdless load`
 poller=""  # pid of a background /stats poller
-stopped="" # pid of a worker we stopped with SIGSTOP
 
-cleanup() {
-  [[ -z $load ]] || kill "$load" 2>/dev/null || true
+# cleanup_extra: run by lib.sh's cleanup on exit, after the load, the stopped worker and the
+# server's group (SIGKILL) are dealt with.
+cleanup_extra() {
   [[ -z $poller ]] || kill "$poller" 2>/dev/null || true
-  [[ -z $stopped ]] || kill -CONT "$stopped" 2>/dev/null || true
-  [[ -z $server ]] || kill -KILL -- "-$server" 2>/dev/null || true
   [[ -z $nginx ]] || kill -KILL -- "-$nginx" 2>/dev/null || true
   if [[ -n $KEEP_LOGS ]]; then
     { mkdir -p "$KEEP_LOGS" && cp -r "$tmp"/. "$KEEP_LOGS"/; } 2>/dev/null || true
   fi
-  rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_init kill
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # sleep_until T0 OFFSET_MS: sleeps until T0 (from now_ms) + OFFSET_MS, so that the steps of a
@@ -74,48 +70,14 @@ sleep_until() {
 }
 
 # start_server NAME ARGS...: starts `herdless serve ARGS` in its own process group, log in
-# $tmp/NAME.log; sets server, port and admin (not in a subshell: the EXIT trap must see server).
+# $tmp/NAME.log; sets server, port and admin.
 start_server() {
   local name=$1
   shift
-  log="$tmp/$name.log"
-  : >"$log"
-  setsid "$BUILD/herdless" serve "$@" 2>"$log" &
-  server=$!
-  for _ in $(seq 200); do
-    grep -aq 'admin on' "$log" && break
-    kill -0 "$server" 2>/dev/null || break
-    sleep 0.05
-  done
-  port=$(grep -aoE 'listening on tcp://127\.0\.0\.1:[0-9]+' "$log" | head -1 | grep -oE '[0-9]+$' || true)
-  admin=$(grep -aoE 'admin on http://127\.0\.0\.1:[0-9]+' "$log" | head -1 | grep -oE '[0-9]+$' || true)
-  if [[ -z $port || -z $admin ]]; then
-    cat -v "$log" >&2
-    fail "server did not report its ports within 10 s (pid $server)"
-  fi
-  sleep 0.3 # every worker's loop turning
+  start_admin_server "$tmp/$name.log" "$@"
 }
 serve_flags() { echo --listen tcp://127.0.0.1:0 --workers "$1" --admin 127.0.0.1:0 --drain-timeout 2s; }
 MESSAGE='worker={worker}\n'
-
-# stop_server [PID]: SIGTERM to the supervisor in charge (PID, default the first one), which
-# drains for up to 2 s; SIGKILL to the whole process group after 5 s.
-stop_server() {
-  [[ -n $server ]] || return 0
-  local boss=${1:-$server}
-  kill -TERM "$boss" 2>/dev/null || true
-  for _ in $(seq 50); do
-    kill -0 "$boss" 2>/dev/null || break
-    [[ $(awk '{print $3}' "/proc/$boss/stat" 2>/dev/null) != Z ]] || break
-    sleep 0.1
-  done
-  kill -KILL -- "-$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
-  server=""
-}
-
-stats() { python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())' \
-  "http://127.0.0.1:$admin/stats"; }
 
 # start_poller FILE: /stats every 100 ms into FILE, one line each: "<epoch ns> <json>".
 start_poller() {
@@ -143,13 +105,8 @@ stop_poller() {
 
 # start_load NAME DURATION [PORT]: `herdless load` in the background, result in $tmp/NAME.json.
 start_load() {
-  "$BUILD/herdless" load --target "tcp://127.0.0.1:${3:-$port}" --concurrency "$CONCURRENCY" --duration "$2" \
-    --timeout "$TIMEOUT" --json >"$tmp/$1.json" &
-  load=$!
-}
-wait_load() {
-  wait "$load" || fail "herdless load failed"
-  load=""
+  spawn_load "$tmp/$1.json" --target "tcp://127.0.0.1:${3:-$port}" --concurrency "$CONCURRENCY" --duration "$2" \
+    --timeout "$TIMEOUT" --json
 }
 # info SCENARIO KEY VALUE: a fact for the results (read by the report at the end).
 info() { printf '%s %s\n' "$2" "$3" >>"$tmp/$1.info"; }
@@ -189,7 +146,7 @@ start_poller "$tmp/stall_poll.txt"
 start_load stall 8s
 t0=$(now_ms)
 sleep_until "$t0" 1000
-stopped=$(stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["workers"][1]["pid"])')
+stopped=$(worker_pid 1)
 kill -STOP "$stopped"
 info stall stop_ns "$(date +%s%N)"
 sleep_until "$t0" 6000
@@ -285,7 +242,9 @@ info upgrade supervisors "${left% }"
 info upgrade pidfile "${boss:-none}"
 stats >"$tmp/upgrade_stats.json"
 ps -e -o pid=,ppid=,pgid=,stat=,args= | awk -v g="$server" '$3 == g' >"$tmp/upgrade_ps.txt" || true
-stop_server "$boss"
+# SIGTERM to the supervisor in charge, which drains for up to 2 s; SIGKILL to the group after 5 s.
+stop_group "$server" "$boss"
+server=""
 
 # ---------------------------------------------------------------- 6. stall (nginx)
 echo "== 6. stall against nginx: 2 workers, reuseport, worker stopped with SIGSTOP for 5 s"

@@ -4,42 +4,33 @@
 #     failures and each worker's share (from the {worker} replies).
 #  2. kill -9: the same load for 5 s with worker 1 killed after 1.5 s; failures and how long
 #     until /stats shows a replacement worker for slot 1 whose loop is turning.
-# Writes bench/results/serve_scenarios.json. Environment: BUILD (default build).
+# Writes $OUT. Environment: BUILD (default build), OUT (bench/results/serve_scenarios.json).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 OUT=${OUT:-bench/results/serve_scenarios.json}
-tmp=$(mktemp -d)
-server=""
-trap '[[ -z $server ]] || kill -KILL -- -"$server" 2>/dev/null; rm -rf "$tmp"' EXIT
+bench_init kill
 
 start_server() {
-  setsid "$BUILD/herdless" serve --listen tcp://127.0.0.1:0 --workers 4 --admin 127.0.0.1:0 \
-    --message 'hello world. worker={worker}\n' 2>"$tmp/log" &
-  server=$!
-  for _ in $(seq 100); do
-    grep -q 'admin on' "$tmp/log" && break
-    sleep 0.05
-  done
-  port=$(grep -oE 'listening on tcp://127.0.0.1:[0-9]+' "$tmp/log" | grep -oE '[0-9]+$')
-  admin=$(grep -oE 'admin on http://127.0.0.1:[0-9]+' "$tmp/log" | grep -oE '[0-9]+$')
-  sleep 0.3
+  start_admin_server "$tmp/log" --listen tcp://127.0.0.1:0 --workers 4 --admin 127.0.0.1:0 \
+    --message 'hello world. worker={worker}\n'
 }
-stop_server() { kill -TERM "$server"; wait "$server" || true; server=""; }
-stats() { python3 -c 'import json,sys,urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())' \
-  "http://127.0.0.1:$admin/stats"; }
 
 echo "== distribution: 4 workers, 64 clients, 3 s"
 start_server
-"$BUILD/herdless" load --target "tcp://127.0.0.1:$port" --concurrency 64 --duration 3s --timeout 1s --json >"$tmp/dist.json"
+# In the background, so that a signal interrupts the `wait` and the EXIT trap stops the load.
+spawn_load "$tmp/dist.json" --target "tcp://127.0.0.1:$port" --concurrency 64 --duration 3s --timeout 1s --json
+wait "$load"
+load=""
 stop_server
 
 echo "== kill -9 of worker 1 after 1.5 s, 64 clients, 5 s"
 start_server
-"$BUILD/herdless" load --target "tcp://127.0.0.1:$port" --concurrency 64 --duration 5s --timeout 1s --json >"$tmp/kill.json" &
-load=$!
+spawn_load "$tmp/kill.json" --target "tcp://127.0.0.1:$port" --concurrency 64 --duration 5s --timeout 1s --json
 sleep 1.5
-victim=$(stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["workers"][1]["pid"])')
+victim=$(worker_pid 1)
 kill -KILL "$victim"
 t0=$(date +%s%N)
 replaced_ms=-1
@@ -50,6 +41,7 @@ for _ in $(seq 2000); do
   fi
 done
 wait "$load"
+load=""
 stats >"$tmp/kill_stats.json"
 stop_server
 

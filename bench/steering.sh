@@ -21,6 +21,8 @@
 # Environment: BUILD (build dir, default build), OUT (bench/results/steering.json),
 # STALL_DURATION (5s), ROUNDS (5), ROUND_DURATION (3s), CONCURRENCY (64).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
@@ -31,70 +33,27 @@ ROUND_DURATION=${ROUND_DURATION:-3s}
 CONCURRENCY=${CONCURRENCY:-64}
 HOLD_CONNECTIONS=2000
 
-[[ -x $BUILD/herdless ]] || { echo "steering: $BUILD/herdless not found (build first, or set BUILD)" >&2; exit 2; }
-command -v python3 >/dev/null || { echo "steering: python3 not found" >&2; exit 2; }
+need_binaries "$BUILD/herdless"
+command -v python3 >/dev/null || fail "python3 not found"
 
 # Other processes on the machine make every rate noisy: the load average goes in the results.
 loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
-tmp=$(mktemp -d)
-server=""  # pid of the running supervisor (leader of its own process group)
-load=""    # pid of a background `herdless load`
-stopped="" # pid of a worker we stopped with SIGSTOP
-
-cleanup() {
-  [[ -z $load ]] || kill "$load" 2>/dev/null || true
-  [[ -z $stopped ]] || kill -CONT "$stopped" 2>/dev/null || true
-  [[ -z $server ]] || kill -KILL -- "-$server" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fail() { echo "steering: $*" >&2; exit 2; }
+# server (the supervisor), load (a background `herdless load`) and stopped (a worker we
+# stopped with SIGSTOP) are lib.sh's; on exit the server's group gets SIGKILL.
+bench_init kill
 
 # start_server WORKERS STEER SERVICE: starts `herdless serve` in its own process group and
-# sets server, port and admin (not in a subshell: the EXIT trap must see server).
+# sets server, port and admin.
 servers=0
 start_server() {
   # A log file per server: nothing of an earlier server can write into this one.
   local log="$tmp/server$((++servers)).log"
-  : >"$log" # exists before the first grep below
-  setsid "$BUILD/herdless" serve --listen tcp://127.0.0.1:0 --workers "$1" --admin 127.0.0.1:0 \
-    --steer "$2" --service "$3" --message 'worker={worker}\n' --drain-timeout 1s 2>"$log" &
-  server=$!
-  for _ in $(seq 200); do
-    grep -aq 'admin on' "$log" && break
-    kill -0 "$server" 2>/dev/null || break
-    sleep 0.05
-  done
-  port=$(grep -aoE 'listening on tcp://127\.0\.0\.1:[0-9]+' "$log" | grep -oE '[0-9]+$' || true)
-  admin=$(grep -aoE 'admin on http://127\.0\.0\.1:[0-9]+' "$log" | grep -oE '[0-9]+$' || true)
-  if [[ -z $port || -z $admin ]]; then
-    cat -v "$log" >&2
-    fail "server did not report its ports within 10 s (pid $server $(kill -0 "$server" 2>/dev/null && echo running || echo gone))"
-  fi
+  start_admin_server "$log" --listen tcp://127.0.0.1:0 --workers "$1" --admin 127.0.0.1:0 \
+    --steer "$2" --service "$3" --message 'worker={worker}\n' --drain-timeout 1s
   # The steering must be the one asked for (no silent fallback to the kernel's hash).
   grep -aqE "steer $2[,)]" "$log" || { cat -v "$log" >&2; fail "server is not steering with $2"; }
-  sleep 0.3 # every worker's loop turning
 }
 
-# Stops the server: SIGTERM (graceful, 1 s drain), SIGKILL to its group after 5 s.
-stop_server() {
-  [[ -n $server ]] || return 0
-  kill -TERM "$server" 2>/dev/null || true
-  for _ in $(seq 50); do
-    kill -0 "$server" 2>/dev/null || break
-    [[ $(awk '{print $3}' "/proc/$server/stat" 2>/dev/null) != Z ]] || break
-    sleep 0.1
-  done
-  kill -KILL -- "-$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
-  server=""
-}
-
-stats() { python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())' \
-  "http://127.0.0.1:$admin/stats"; }
-worker_pid() { stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["workers"][int(sys.argv[1])]["pid"])' "$1"; }
 json_get() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); [v:=v[k] for k in sys.argv[2:]]; print(v)' "$@"; }
 
 # run_load OUTFILE ARGS...: `herdless load` in the background (so that a signal interrupts
@@ -102,10 +61,8 @@ json_get() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); [v:=v[
 run_load() {
   local out=$1
   shift
-  "$BUILD/herdless" load --target "tcp://127.0.0.1:$port" --json "$@" >"$out" &
-  load=$!
-  wait "$load" || fail "herdless load failed"
-  load=""
+  spawn_load "$out" --target "tcp://127.0.0.1:$port" --json "$@"
+  wait_load
 }
 
 # ---------------------------------------------------------------- 1. stalled worker
@@ -152,14 +109,12 @@ PY
 }
 for steer in least-loaded hash; do
   start_server 8 "$steer" echo
-  "$BUILD/herdless" load --target "tcp://127.0.0.1:$port" --json --mode hold \
-    --connections "$HOLD_CONNECTIONS" --concurrency "$CONCURRENCY" --duration 3s --timeout 1s >"$tmp/hold_$steer.json" &
-  load=$!
+  spawn_load "$tmp/hold_$steer.json" --target "tcp://127.0.0.1:$port" --json --mode hold \
+    --connections "$HOLD_CONNECTIONS" --concurrency "$CONCURRENCY" --duration 3s --timeout 1s
   held=$(wait_accepted "$HOLD_CONNECTIONS")
   sleep 1.5 # ~1.5 s into the 3 s hold
   stats >"$tmp/hold_${steer}_stats.json"
-  wait "$load" || fail "herdless load failed"
-  load=""
+  wait_load
   stop_server
   echo "  $steer: $held connections accepted, active per worker: $(python3 -c \
     'import json,sys; print(" ".join(str(w["active"]) for w in json.load(open(sys.argv[1]))["workers"]))' \

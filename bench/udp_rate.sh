@@ -18,6 +18,8 @@
 # (bench/results/udp_rate.json), BENCH_SELF_TEST=1 (minimal_udp_server on both sides:
 # checks the script without herdless serve).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
@@ -30,96 +32,21 @@ HERDLESS_ARGS=${HERDLESS_ARGS:-}
 OUT=${OUT:-bench/results/udp_rate.json}
 SELF_TEST=${BENCH_SELF_TEST:-0}
 
-for binary in "$BUILD/herdless" "$BUILD/minimal_udp_server"; do
-  [[ -x $binary ]] || { echo "udp_rate: $binary not found (build first, or set BUILD)" >&2; exit 2; }
-done
-[[ $SERVICE == echo || $SERVICE == hello ]] || { echo "udp_rate: SERVICE must be echo or hello" >&2; exit 2; }
+need_binaries "$BUILD/herdless" "$BUILD/minimal_udp_server"
+[[ $SERVICE == echo || $SERVICE == hello ]] || fail "SERVICE must be echo or hello"
 
 MINIMAL_COMMAND="$BUILD/minimal_udp_server 127.0.0.1 0 $WORKERS $SERVICE"
 HERDLESS_COMMAND="$BUILD/herdless serve --listen udp://127.0.0.1:0 --workers $WORKERS --service $SERVICE --admin off${HERDLESS_ARGS:+ $HERDLESS_ARGS}"
 LOAD_COMMAND="$BUILD/herdless load --mode udp --target udp://127.0.0.1:PORT --concurrency $CONCURRENCY --duration $DURATION --json"
 
-tmp=$(mktemp -d)
-server_pid=""
-load_pid=""
+bench_init stop
 
-# True while the server process runs (a zombie waiting for our `wait` counts as gone).
-server_running() {
-  local stat
-  stat=$(cat "/proc/$server_pid/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [[ ${stat%% *} != Z ]]
-}
-
-# Stops the running server: SIGTERM to it, SIGKILL to its whole process group (its worker
-# processes included) if it has not exited within 5 s, then SIGKILL to any leftover member.
-stop_server() {
-  [[ -n $server_pid ]] || return 0
-  kill -TERM "$server_pid" 2>/dev/null || true
-  for _ in $(seq 50); do
-    server_running || break
-    sleep 0.1
-  done
-  kill -KILL -- "-$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
-}
-# The load generator runs in its own process group too (setsid): one kill reaches it and
-# the `time` subshell around it.
-stop_load() {
-  [[ -n $load_pid ]] || return 0
-  kill -TERM -- "-$load_pid" 2>/dev/null || true
-  wait "$load_pid" 2>/dev/null || true
-  load_pid=""
-}
-trap 'stop_load; stop_server; rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
-
-# wait_for REGEX: prints the first match of REGEX in the server's output (stdout or
-# stderr: herdless logs on stderr, the minimal server prints on stdout), waiting up to 10 s.
-wait_for() {
-  local regex=$1 match
-  for _ in $(seq 100); do
-    match=$(cat "$tmp/server.out" "$tmp/server.err" | grep -oE "$regex" | head -n 1 || true)
-    if [[ -n $match ]]; then echo "$match"; return 0; fi
-    server_running || break
-    sleep 0.1
-  done
-  echo "udp_rate: server did not report its port; its output:" >&2
-  cat "$tmp/server.out" "$tmp/server.err" >&2
-  return 1
-}
-
-# start_server minimal|herdless: starts it in its own process group and sets server_pid
-# and port (not in a subshell: the EXIT trap must see server_pid).
+# start_server minimal|herdless: starts it in its own process group and sets server and port.
 start_server() {
-  local match
-  # Emptied here, not only by the background redirection, which may run after the first
-  # look: the previous server's port must never be read.
-  : >"$tmp/server.out"
-  : >"$tmp/server.err"
-  if [[ $1 == minimal || $SELF_TEST == 1 ]]; then
-    # shellcheck disable=SC2086 # the command is a list of words
-    setsid $MINIMAL_COMMAND >"$tmp/server.out" 2>"$tmp/server.err" &
-  else
-    # shellcheck disable=SC2086
-    setsid $HERDLESS_COMMAND >"$tmp/server.out" 2>"$tmp/server.err" &
-  fi
-  server_pid=$!
-  match=$(wait_for 'listening on udp://127\.0\.0\.1:[0-9]+')
-  port=${match##*:}
-}
-
-# group_cpu_ticks PGID: utime + stime of every process in the group (all their threads
-# included), in clock ticks.
-group_cpu_ticks() {
-  local total=0 pid stat
-  for pid in $(ps -e -o pid=,pgid= | awk -v g="$1" '$2 == g { print $1 }'); do
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-    read -r -a fields <<<"${stat##*) }"
-    total=$((total + fields[11] + fields[12]))
-  done
-  echo "$total"
+  local command=$HERDLESS_COMMAND
+  [[ $1 != minimal && $SELF_TEST != 1 ]] || command=$MINIMAL_COMMAND
+  # shellcheck disable=SC2086 # the command is a list of words
+  spawn_server 'listening on udp://127\.0\.0\.1:[0-9]+' $command
 }
 
 # check_reply: one datagram through the server comes back as it should (echo: the same
@@ -136,16 +63,6 @@ check_reply() {
   fi
 }
 
-# json_number FILE KEY: the number stored under "KEY" in a one-line JSON object.
-json_number() {
-  grep -oE "\"$2\":[-0-9.eE+]+" "$1" | head -n 1 | cut -d: -f2
-}
-
-median() {
-  printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
-    if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 ticks_per_second=$(getconf CLK_TCK)
 self_note=""
 [[ $SELF_TEST != 1 ]] || self_note=" (self-test: minimal on both sides)"
@@ -157,16 +74,16 @@ for round in $(seq "$ROUNDS"); do
   for side in minimal herdless; do
     start_server "$side"
     check_reply
-    before=$(group_cpu_ticks "$server_pid")
+    before=$(group_cpu_ticks "$server")
     # In the background and in its own group, so that a signal interrupts the `wait` and
     # the EXIT trap can stop it. `time` reports the generator's own CPU seconds.
     setsid bash -c 'TIMEFORMAT="load_cpu %U %S"; time "$@" >"'"$tmp"'/load.json"' _ \
       "$BUILD/herdless" load --mode udp --target "udp://127.0.0.1:$port" --concurrency "$CONCURRENCY" \
       --duration "$DURATION" --json 2>"$tmp/load.err" &
-    load_pid=$!
-    wait "$load_pid"
-    load_pid=""
-    after=$(group_cpu_ticks "$server_pid")
+    load=$!
+    wait "$load"
+    load=""
+    after=$(group_cpu_ticks "$server")
     stop_server
     rate=$(json_number "$tmp/load.json" connections_per_second)
     completed=$(json_number "$tmp/load.json" completed)
@@ -216,7 +133,6 @@ if awk -v b="$median_busy" 'BEGIN { exit !(b >= 0.9) }'; then
     "compare the server CPU per datagram"
 fi
 
-list() { local items; items=$(echo "$1" | xargs); echo "[${items// /, }]"; }
 side_json() {
   echo "{\"rates\": $(list "${rates[$1]}"), \"failed\": $(list "${failures[$1]}"), \"timed_out\": $(list "${timeouts[$1]}"), \"median\": $2,
                \"p99_us\": {\"rounds\": $(list "${p99[$1]}"), \"median\": $3},
