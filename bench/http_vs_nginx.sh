@@ -7,12 +7,16 @@
 # herdless/nginx and whether p99 is no worse, and writes every round to $OUT, with the CPU
 # seconds wrk itself used (one wrk thread saturates a core near 200k requests/s on a small
 # machine, and then it, not the server, sets the rate) and each server's own CPU time per
-# request (all its processes), which does not depend on that ceiling.
+# request (all its processes), which does not depend on that ceiling, how often per request
+# the server's processes went to sleep (voluntary context switches: each one is a wake-up that
+# the sender, usually wrk, pays for) and the TCP segments per request on loopback (nstat).
 #
 # Environment: BUILD (build dir, default build), ROUNDS (9), DURATION (5s), CONNECTIONS (64),
 # THREADS (1), WORKERS (2), HERDLESS_ARGS (extra `herdless serve` flags), OUT
 # (bench/results/http_vs_nginx.json).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
@@ -110,15 +114,18 @@ check() {
   fi
 }
 
-# group_cpu_ticks PGID: utime + stime of every process in the group, in clock ticks.
-group_cpu_ticks() {
-  local total=0 pid stat
+# group_sleeps PGID: voluntary context switches of every thread in the group.
+group_sleeps() {
+  local pid
   for pid in $(ps -e -o pid=,pgid= | awk -v g="$1" '$2 == g { print $1 }'); do
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-    read -r -a fields <<<"${stat##*) }"
-    total=$((total + fields[11] + fields[12]))
-  done
-  echo "$total"
+    cat /proc/"$pid"/task/*/status 2>/dev/null
+  done | awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n + 0 }'
+}
+
+# tcp_out_segs: segments sent on this host so far (0 without nstat).
+tcp_out_segs() {
+  command -v nstat >/dev/null || { echo 0; return; }
+  nstat -az TcpOutSegs 2>/dev/null | awk '$1 == "TcpOutSegs" { print $2 }'
 }
 
 # run PORT: one wrk run; prints "RPS P99_MS ERRORS WRK_CPU_SECONDS REQUESTS".
@@ -141,11 +148,6 @@ run() {
     END { printf "%.1f %.3f %d %.2f %d\n", rps, p99, errors, cpu, requests }' "$tmp/wrk.out"
 }
 
-median() {
-  printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
-    if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 nginx_port=$(free_port)
 start_nginx "$nginx_port"
 start_herdless
@@ -162,20 +164,29 @@ for side in nginx herdless; do
   DURATION=1s run "${port[$side]}" >/dev/null
 done
 
-declare -A rps p99 errors wrk_cpu server_us
+declare -A rps p99 errors wrk_cpu wrk_us server_us sleeps segs
 for round in $(seq "$ROUNDS"); do
   for side in nginx herdless; do
     before=$(group_cpu_ticks "${group[$side]}")
+    sleeps_before=$(group_sleeps "${group[$side]}")
+    segs_before=$(tcp_out_segs)
     read -r r p e c n < <(run "${port[$side]}")
     after=$(group_cpu_ticks "${group[$side]}")
+    sleeps_after=$(group_sleeps "${group[$side]}")
+    segs_after=$(tcp_out_segs)
     us=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n="$n" 'BEGIN { printf "%.3f", (n > 0 ? t / hz * 1e6 / n : 0) }')
+    sl=$(awk -v d=$((sleeps_after - sleeps_before)) -v n="$n" 'BEGIN { printf "%.4f", (n > 0 ? d / n : 0) }')
+    sg=$(awk -v d=$((segs_after - segs_before)) -v n="$n" 'BEGIN { printf "%.3f", (n > 0 ? d / n : 0) }')
+    wrk_us[$side]+="$(awk -v c="$c" -v n="$n" 'BEGIN { printf "%.3f", (n > 0 ? c * 1e6 / n : 0) }') "
+    sleeps[$side]+="$sl "
+    segs[$side]+="$sg "
     rps[$side]+="$r "
     p99[$side]+="$p "
     errors[$side]+="$e "
     wrk_cpu[$side]+="$c "
     server_us[$side]+="$us "
-    printf 'round %d/%d  %-8s %10.0f req/s  p99 %8.3f ms  errors %s  wrk cpu %5.2f s  server %.2f us/req\n' \
-      "$round" "$ROUNDS" "$side" "$r" "$p" "$e" "$c" "$us"
+    printf 'round %d/%d  %-8s %10.0f req/s  p99 %8.3f ms  errors %s  wrk cpu %5.2f s  server %.2f us/req  sleeps %.3f/req  segs %.2f/req\n' \
+      "$round" "$ROUNDS" "$side" "$r" "$p" "$e" "$c" "$us" "$sl" "$sg"
   done
 done
 
@@ -187,6 +198,8 @@ done
   median_p99_herdless=$(median ${p99[herdless]})
   median_us_nginx=$(median ${server_us[nginx]})
   median_us_herdless=$(median ${server_us[herdless]})
+  median_wrk_us_nginx=$(median ${wrk_us[nginx]})
+  median_wrk_us_herdless=$(median ${wrk_us[herdless]})
 }
 ratio=$(awk -v h="$median_rps_herdless" -v n="$median_rps_nginx" 'BEGIN { printf "%.3f", (n > 0 ? h / n : 0) }')
 p99_ok=$(awk -v h="$median_p99_herdless" -v n="$median_p99_nginx" 'BEGIN { print (h <= n ? "true" : "false") }')
@@ -194,9 +207,10 @@ printf 'median   nginx    %10.0f req/s  p99 %8.3f ms  server %.2f us/req\n' \
   "$median_rps_nginx" "$median_p99_nginx" "$median_us_nginx"
 printf 'median   herdless %10.0f req/s  p99 %8.3f ms  server %.2f us/req\n' \
   "$median_rps_herdless" "$median_p99_herdless" "$median_us_herdless"
+printf 'wrk cpu  per request: nginx %.3f us, herdless %.3f us (medians)\n' \
+  "$median_wrk_us_nginx" "$median_wrk_us_herdless"
 printf 'ratio    herdless/nginx %.3f (goal >= 1.2), p99 no worse: %s\n' "$ratio" "$p99_ok"
 
-list() { local items; items=$(echo "$1" | xargs); echo "[${items// /, }]"; }
 mkdir -p "$(dirname "$OUT")"
 cat >"$OUT" <<JSON
 {
@@ -218,6 +232,9 @@ cat >"$OUT" <<JSON
   "wrk_cpu_seconds": {"nginx": $(list "${wrk_cpu[nginx]}"), "herdless": $(list "${wrk_cpu[herdless]}")},
   "server_cpu_us_per_request": {"nginx": {"rounds": $(list "${server_us[nginx]}"), "median": $median_us_nginx},
                                 "herdless": {"rounds": $(list "${server_us[herdless]}"), "median": $median_us_herdless}},
+  "wrk_cpu_us_per_request_median": {"nginx": $median_wrk_us_nginx, "herdless": $median_wrk_us_herdless},
+  "server_sleeps_per_request": {"nginx": $(list "${sleeps[nginx]}"), "herdless": $(list "${sleeps[herdless]}")},
+  "tcp_segments_per_request": {"nginx": $(list "${segs[nginx]}"), "herdless": $(list "${segs[herdless]}")},
   "ratio": $ratio,
   "p99_no_worse": $p99_ok
 }

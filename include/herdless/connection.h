@@ -1,6 +1,6 @@
 // Connection: one accepted TCP connection inside a worker's loop: buffered writes with
-// backpressure (stop reading while too much output is pending), close-after-flush, and a
-// place in the worker's idle list.
+// backpressure (stop reading while too much output is pending), close-after-flush (plain or
+// lingering), edge-triggered epoll interest, and a place in the worker's idle list.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +25,9 @@ class Connection final : public EventHandler {
  public:
   // Output pending above this stops reading until it drains (backpressure).
   static constexpr size_t kHighWatermark = 256 * 1024;
+  // Bounds of finish_lingering(); a silent peer is closed by the owner's idle timeout.
+  static constexpr int64_t kLingerTimeNs = 5'000'000'000;
+  static constexpr size_t kLingerMaxBytes = 1024 * 1024;
 
   Connection(ConnectionOwner& owner, int fd);
 
@@ -32,6 +35,11 @@ class Connection final : public EventHandler {
   void write(std::string_view data);
   // Closes once all output is sent (at once when none is pending).
   void finish();
+  // Like finish(), but for a response that refuses a request the peer may still be sending
+  // (RFC 9112 9.6): once the output is sent, shuts down writing and reads and drops what
+  // arrives until the peer closes, kLingerTime passes or kLingerMaxBytes were dropped, so
+  // that a close with unread input (a reset) does not destroy the response at the peer.
+  void finish_lingering();
   // Closes now (an error, an idle timeout, the end of a drain).
   void close();
 
@@ -57,7 +65,9 @@ class Connection final : public EventHandler {
   void flush();
   void fail();  // a socket error: close and count it
   void shut(bool error);
-  void read_ready();
+  void read_ready(bool peer_shut);  // peer_shut: the event says the peer closed its side
+  void start_linger();
+  void discard_input();
   void touch();
 
   ConnectionOwner& owner_;
@@ -65,8 +75,13 @@ class Connection final : public EventHandler {
   std::string out_;
   size_t out_offset_ = 0;
   bool finishing_ = false;
+  bool linger_on_finish_ = false;
+  bool lingering_ = false;  // output sent and write side shut: dropping input until EOF
+  size_t linger_bytes_ = 0;
+  int64_t linger_deadline_ns_ = 0;
   bool reading_ = true;
   bool registered_ = false;
+  bool rearm_ = false;  // stopped reading with data maybe left: re-register (edge-triggered)
   uint32_t registered_events_ = 0;
   int64_t last_active_ns_ = 0;
 };

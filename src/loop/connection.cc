@@ -1,9 +1,10 @@
-// Connection: non-blocking reads and writes, output buffering, close.
+// Connection: non-blocking reads and writes, output buffering, close, lingering close.
 #include "herdless/connection.h"
 
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <utility>
 
 #include "herdless/worker_counters.h"
 
@@ -29,10 +30,42 @@ void Connection::write(std::string_view data) {
 void Connection::finish() {
   finishing_ = true;
   if (out_offset_ == out_.size()) {
+    if (linger_on_finish_) return start_linger();
     close();
     return;
   }
   refresh_interest();
+}
+
+void Connection::finish_lingering() {
+  linger_on_finish_ = true;
+  finish();
+}
+
+void Connection::start_linger() {
+  // Nothing more can arrive once the peer has closed its side: a plain close resets nothing.
+  if (closed() || !reading_ || ::shutdown(fd_.get(), SHUT_WR) != 0) return close();
+  lingering_ = true;
+  linger_deadline_ns_ = monotonic_ns() + kLingerTimeNs;
+  refresh_interest();
+  // Input already queued raises no new edge: drop it now.
+  if (!closed()) discard_input();
+}
+
+void Connection::discard_input() {
+  char buffer[16 * 1024];
+  for (;;) {
+    const ssize_t n = ::recv(fd_.get(), buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n > 0) {
+      linger_bytes_ += static_cast<size_t>(n);
+      if (linger_bytes_ > kLingerMaxBytes) return close();
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    return close();  // EOF (the peer has read everything and closed) or an error
+  }
+  if (monotonic_ns() >= linger_deadline_ns_) close();
 }
 
 void Connection::close() { shut(false); }
@@ -50,16 +83,20 @@ void Connection::shut(bool error) {
 
 uint32_t Connection::wanted_events() const {
   if (closed()) return 0;
+  if (lingering_) return EPOLLIN | EPOLLRDHUP | EPOLLET;
   uint32_t events = 0;
   if (out_offset_ < out_.size()) events |= EPOLLOUT;
   if (reading_ && !finishing_ && out_.size() - out_offset_ < kHighWatermark) events |= EPOLLIN | EPOLLRDHUP;
-  return events;
+  // Edge-triggered: epoll reports new readiness once instead of re-polling the socket after
+  // every batch; read_ready() reads until a short read and re-arms when it stops early.
+  return events == 0 ? 0 : events | EPOLLET;
 }
 
 void Connection::refresh_interest() {
   if (closed()) return;
   const uint32_t events = wanted_events();
-  if (registered_ && events == registered_events_) return;
+  const bool rearm = std::exchange(rearm_, false);
+  if (registered_ && events == registered_events_ && !rearm) return;
   if (!registered_) {
     if (events == 0) return;
     if (!owner_.loop().add(fd_.get(), events, this)) return close();
@@ -90,21 +127,27 @@ void Connection::flush() {
   if (out_offset_ == out_.size()) {
     out_.clear();
     out_offset_ = 0;
-    if (finishing_) return close();
+    if (finishing_) return linger_on_finish_ ? start_linger() : close();
   }
   refresh_interest();
 }
 
-void Connection::read_ready() {
+void Connection::read_ready(bool peer_shut) {
   char buffer[16 * 1024];
-  // A bounded number of reads per wake-up so one busy peer cannot starve the others.
-  for (int round = 0; round < 4 && !closed() && !finishing_; ++round) {
+  // A bounded number of reads per wake-up so one busy peer cannot starve the others. A short
+  // read drained the socket: anything that arrives later is a new edge.
+  for (int round = 0; !closed() && !finishing_; ++round) {
+    if (round == 4) {
+      rearm_ = true;  // more may be waiting: EPOLL_CTL_MOD makes epoll report it again
+      break;
+    }
     const ssize_t n = ::recv(fd_.get(), buffer, sizeof buffer, MSG_DONTWAIT);
     if (n > 0) {
       touch();
       owner_.on_data(*this, std::string_view(buffer, static_cast<size_t>(n)));
-      if (out_.size() - out_offset_ >= kHighWatermark) break;
-      if (static_cast<size_t>(n) < sizeof buffer) break;
+      // Short: drained, unless the peer's FIN came in the same edge (read on to the EOF).
+      if (static_cast<size_t>(n) < sizeof buffer && !peer_shut) break;
+      if (out_.size() - out_offset_ >= kHighWatermark) break;  // EPOLLIN returns with MOD after the drain
       continue;
     }
     if (n == 0) {
@@ -121,11 +164,12 @@ void Connection::read_ready() {
 
 void Connection::on_events(uint32_t events) {
   if (closed()) return;
+  if (lingering_) return discard_input();  // EOF, errors and hang-ups end in recv() too
   if ((events & EPOLLOUT) != 0) flush();
   if (closed()) return;
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
     if (reading_ && !finishing_) {
-      read_ready();
+      read_ready((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
     } else if ((events & (EPOLLHUP | EPOLLERR)) != 0) {
       close();
     }

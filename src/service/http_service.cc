@@ -78,6 +78,13 @@ void HttpService::on_data(Connection& conn, std::string_view data) {
     out.send(conn);
     conn.finish();
   };
+  // A refused request's peer may still be sending (a body, more pipelined requests): a
+  // lingering close keeps that input from resetting the connection under the response.
+  const auto refuse_with = [&](std::string_view response) {
+    out.add(response);
+    out.send(conn);
+    conn.finish_lingering();
+  };
   for (;;) {
     const RequestParser::Progress progress = state->parser.feed(data);
     data.remove_prefix(progress.consumed);
@@ -86,15 +93,15 @@ void HttpService::on_data(Connection& conn, std::string_view data) {
       case RequestParser::Event::need_more:
         return out.send(conn);
       case RequestParser::Event::error:
-        return close_with(responses_.error(state->parser.error_status()));
+        return refuse_with(responses_.error(state->parser.error_status()));
       case RequestParser::Event::head_done:
         if (!head.expect_continue) break;
         // RFC 9110 10.1.1: answer now rather than invite a body only to refuse the request.
-        if (head.method == Method::other) return close_with(responses_.error(405));
+        if (head.method == Method::other) return refuse_with(responses_.error(405));
         out.add(FixedResponses::kContinue);
         break;
       case RequestParser::Event::request_done:
-        if (head.method == Method::other) return close_with(responses_.error(405));
+        if (head.method == Method::other) return refuse_with(responses_.error(405));
         if (!head.keep_alive) return close_with(responses_.ok(head.method, Persistence::close));
         out.add(responses_.ok(head.method, head.minor_version == 0 ? Persistence::keep_alive_1_0
                                                                    : Persistence::keep_alive));

@@ -1,12 +1,13 @@
 // Integration: `herdless serve --service http` with 2 workers, spoken to over real sockets:
 // GET and HEAD, keep-alive reuse, pipelining order, a client sending one byte at a time,
 // HTTP/1.0 and Connection: close, request bodies (Content-Length, chunked) read and dropped,
-// every refusal status (400, 405, 413, 431, 501, 505) followed by a close, the idle timeout,
+// every refusal status (400, 405, 413, 431, 501, 505) followed by a (lingering) close, the idle timeout,
 // and the admin endpoint on the same parser.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -275,6 +276,26 @@ TEST_F(HttpService, MoreThan100HeadersAre431) {
   std::string request = "GET / HTTP/1.1\r\nHost: test\r\n";
   for (int i = 0; i < 100; ++i) request += "X-" + std::to_string(i) + ": v\r\n";
   expect_refused(request + "\r\n", 431);
+}
+
+// The client keeps sending the refused body after the 413: a lingering close drops it, so
+// neither the response nor the end of the connection turns into a reset at the client.
+TEST_F(HttpService, RefusalWhileTheBodyIsStillArrivingIsReadIntact) {
+  Client c(address());
+  // Head and the start of the body at once: input is still unread when the 413 is sent.
+  const std::string chunk(16 * 1024, 'b');
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: test\r\nContent-Length: 4000000\r\n\r\n" + chunk + chunk + chunk));
+  ASSERT_TRUE(c.readable(3s));  // the 413 is out: without lingering the socket is closed now
+  for (int i = 0; i < 32; ++i) {
+    // A close with unread input resets the connection: the client's next send fails.
+    ASSERT_TRUE(c.send(chunk)) << "chunk " << i << ": " << std::strerror(errno);
+    std::this_thread::sleep_for(1ms);
+  }
+  auto r = c.next();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(r->headers["Connection"], "close");
+  EXPECT_TRUE(c.closed_by_server());  // EOF, not ECONNRESET
 }
 
 TEST_F(HttpService, BodyOverTheLimitIs413) {

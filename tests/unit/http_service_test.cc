@@ -63,6 +63,19 @@ class HttpServiceTest : public ::testing::Test {
     return out;
   }
 
+  // After a refusal the connection lingers: its write side is shut (the peer reads EOF after
+  // the response), late input is dropped rather than answered with a reset, and it closes
+  // once the peer does.
+  void expect_lingering_close() {
+    EXPECT_FALSE(owner_->closed);
+    char byte = 0;
+    EXPECT_EQ(::recv(peer_.get(), &byte, 1, 0), 0);
+    EXPECT_EQ(::send(peer_.get(), "late", 4, MSG_NOSIGNAL), 4);
+    peer_.reset();
+    for (int i = 0; i < 20 && !owner_->closed; ++i) loop_->run_once(100);
+    EXPECT_TRUE(owner_->closed);
+  }
+
   // The status codes, bodies and Connection headers of the responses in `stream`.
   struct Parsed {
     std::vector<int> statuses;
@@ -135,7 +148,7 @@ TEST_F(HttpServiceTest, RefusedExpectationGetsNoContinue) {
   const std::string r = received();
   EXPECT_TRUE(r.starts_with("HTTP/1.1 405 Method Not Allowed\r\n")) << r;
   EXPECT_NE(r.find("\r\nAllow: GET, HEAD\r\n"), std::string::npos) << r;
-  EXPECT_TRUE(owner_->closed);
+  expect_lingering_close();
 }
 
 TEST_F(HttpServiceTest, BodyLimitFromOptions) {
@@ -148,13 +161,27 @@ TEST_F(HttpServiceTest, BodyLimitFromOptions) {
   const std::string r = received();
   EXPECT_TRUE(r.starts_with("HTTP/1.1 413 Content Too Large\r\n")) << r;
   EXPECT_NE(r.find("\r\nConnection: close\r\n"), std::string::npos) << r;
-  EXPECT_TRUE(owner_->closed);
+  expect_lingering_close();
 }
 
 TEST_F(HttpServiceTest, ErrorClosesAndIgnoresTheRest) {
   send("GET / HTTP/1.1\r\nHost: x\r\n\r\nBAD REQUEST\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(parse(received()).statuses, (std::vector<int>{200, 400}));
+  expect_lingering_close();
+}
+
+TEST_F(HttpServiceTest, LingeringDropsAtMostTheByteLimit) {
+  send("BAD REQUEST\r\n\r\n");
+  EXPECT_EQ(parse(received()).statuses, std::vector<int>{400});
+  const std::string chunk(64 * 1024, 'x');
+  size_t sent = 0;
+  for (int i = 0; i < 500 && !owner_->closed; ++i) {
+    const ssize_t n = ::send(peer_.get(), chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) sent += static_cast<size_t>(n);
+    loop_->run_once(10);
+  }
   EXPECT_TRUE(owner_->closed);
+  EXPECT_GT(sent, Connection::kLingerMaxBytes);
 }
 
 TEST_F(HttpServiceTest, ConnectionCloseEndsThePipeline) {
