@@ -25,7 +25,7 @@ class Connection final : public EventHandler {
  public:
   // Output pending above this stops reading until it drains (backpressure).
   static constexpr size_t kHighWatermark = 256 * 1024;
-  // Bounds of finish_lingering(); a silent peer is closed by the owner's idle timeout.
+  // Bounds of finish_lingering(); the owner closes a silent peer's connection at the deadline.
   static constexpr int64_t kLingerTimeNs = 5'000'000'000;
   static constexpr size_t kLingerMaxBytes = 1024 * 1024;
 
@@ -44,6 +44,8 @@ class Connection final : public EventHandler {
   void close();
 
   bool closed() const { return !fd_; }
+  bool lingering() const { return lingering_; }
+  int64_t linger_deadline_ns() const { return linger_deadline_ns_; }
   int fd() const { return fd_.get(); }
   int64_t last_active_ns() const { return last_active_ns_; }
 
@@ -96,6 +98,9 @@ class ConnectionOwner {
   // The peer closed its side (read returned 0).
   virtual void on_peer_closed(Connection& conn) = 0;
   virtual void on_activity(Connection& conn) = 0;
+  // The connection began a lingering close: close it at conn.linger_deadline_ns() if the peer
+  // has not closed by then (a silent peer raises no event that would end it).
+  virtual void on_lingering(Connection& conn) { (void)conn; }
   // The connection closed itself; the owner frees it after the current batch.
   virtual void on_closed(Connection& conn, bool error) = 0;
 };

@@ -64,6 +64,7 @@ class Worker final : public ConnectionOwner {
   void on_peer_closed(Connection& conn) override;
   void on_activity(Connection& conn) override;
   void on_closed(Connection& conn, bool error) override;
+  void on_lingering(Connection& conn) override { lingering_.push_back(&conn); }
 
  private:
   class Acceptor;
@@ -78,6 +79,7 @@ class Worker final : public ConnectionOwner {
   void receive_listeners();
   void listener_gone(Acceptor& acceptor);
   void sweep_idle();
+  void sweep_lingering();  // closes lingering connections whose peer stayed silent too long
   void drain();
   void free_closed();
   void link_idle(Connection& conn);
@@ -102,6 +104,7 @@ class Worker final : public ConnectionOwner {
   Connection* idle_head_ = nullptr;  // least recently active
   Connection* idle_tail_ = nullptr;
   std::vector<Connection*> closed_;  // freed after each batch
+  std::vector<Connection*> lingering_;  // in a lingering close (few: refusals only)
   int64_t active_ = 0;
   bool accepting_ = false;
   bool out_of_fds_ = false;

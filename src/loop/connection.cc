@@ -47,6 +47,7 @@ void Connection::start_linger() {
   if (closed() || !reading_ || ::shutdown(fd_.get(), SHUT_WR) != 0) return close();
   lingering_ = true;
   linger_deadline_ns_ = monotonic_ns() + kLingerTimeNs;
+  owner_.on_lingering(*this);
   refresh_interest();
   // Input already queued raises no new edge: drop it now.
   if (!closed()) discard_input();

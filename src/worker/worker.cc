@@ -87,6 +87,7 @@ Result<void> Worker::start() {
 
   auto tick = Timer::create(loop_, [this] {
     heartbeat();
+    sweep_lingering();
     const auto sweep_every = std::clamp(options_.idle_timeout / 4, std::chrono::milliseconds(10),
                                         std::chrono::milliseconds(1000));
     if (monotonic_ns() - last_sweep_ns_ >= to_ns(sweep_every)) sweep_idle();
@@ -325,6 +326,7 @@ void Worker::on_closed(Connection& conn, bool error) {
   --active_;
   publish_active();
   unlink_idle(conn);
+  if (conn.lingering()) std::erase(lingering_, &conn);
   closed_.push_back(&conn);
   if (!accepting_ && !out_of_fds_ && !loop_.stopping() && active_ < options_.max_conns) set_accepting(true);
 }
@@ -350,6 +352,18 @@ void Worker::sweep_idle() {
   const int64_t limit_ns = to_ns(options_.idle_timeout);
   while (idle_head_ != nullptr && last_sweep_ns_ - idle_head_->last_active_ns() >= limit_ns) {
     idle_head_->close();  // unlinks itself through on_closed()
+  }
+}
+
+void Worker::sweep_lingering() {
+  for (size_t i = 0; i < lingering_.size();) {
+    Connection* conn = lingering_[i];
+    if (now_ns_ < conn->linger_deadline_ns()) {
+      ++i;
+      continue;
+    }
+    conn->close();  // on_closed() erases it from lingering_
+    if (i < lingering_.size() && lingering_[i] == conn) ++i;  // (already closed: never stuck)
   }
 }
 

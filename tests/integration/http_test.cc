@@ -358,6 +358,27 @@ TEST(HttpServiceOptions, IdleKeepAliveConnectionsTimeOut) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms);
 }
 
+// A refused client that neither closes nor sends is closed at the end of the lingering
+// time (5 s) by the worker, not left to the idle timeout (60 s here).
+TEST(HttpServiceOptions, ASilentPeerOfALingeringCloseIsClosedAtTheLingerDeadline) {
+  ServerProcess server({"serve", "--service", "http", "--listen", "tcp://127.0.0.1:0", "--workers", "1",
+                        "--idle-timeout", "60s", "--admin", "127.0.0.1:0"});
+  ASSERT_TRUE(server.wait_ready()) << server.log();
+  Client c(server.listener());
+  ASSERT_TRUE(c.send("BAD REQUEST\r\n\r\n"));
+  auto refused = c.next();
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 400);
+  const auto start = std::chrono::steady_clock::now();
+  auto active = [&] { return server.stats()["workers"][0]["active"].get<int64_t>(); };
+  EXPECT_EQ(active(), 1);  // lingering: the client has not closed
+  while (active() != 0 && std::chrono::steady_clock::now() - start < 10s) std::this_thread::sleep_for(100ms);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(active(), 0);
+  EXPECT_GE(waited, 4s);
+  EXPECT_LT(waited, 8s);
+}
+
 TEST(HttpServiceOptions, BodyAndBodyLimitFlagsReachTheWorkers) {
   ServerProcess server({"serve", "--service", "http", "--listen", "tcp://127.0.0.1:0", "--workers", "2",
                         "--http-body", "custom\\n", "--http-max-body", "10", "--admin", "off"});
