@@ -73,6 +73,11 @@ class Worker final : public ConnectionOwner {
   Result<void> start();
   void accept_from(Acceptor& acceptor, int budget);
   void serve_datagrams(Acceptor& acceptor, int batches);
+  // Whether the steering program picks this socket for the worker's slot (and counts it).
+  bool steered(const Acceptor& acceptor) const;
+  // Records whether a socket's queue was found empty; with every steered socket empty the
+  // slot's pending count restarts (publish_queue_empty).
+  void note_queue(Acceptor& acceptor, bool drained);
   void set_accepting(bool on);
   // Registers or drops the listeners: wanted while accepting and (accept-mutex) holding the lock.
   void sync_listeners();
@@ -86,7 +91,8 @@ class Worker final : public ConnectionOwner {
   void unlink_idle(Connection& conn);
   void heartbeat();
   // Steering state: an accept, an empty queue, a change of the active count.
-  void publish_accepted(uint64_t count = 1);
+  // `count` taken from steered queues; `progress`: it counts as the worker keeping up.
+  void publish_accepted(uint64_t count = 1, bool progress = true);
   void publish_queue_empty();
   void publish_active();
 
@@ -110,7 +116,7 @@ class Worker final : public ConnectionOwner {
   bool out_of_fds_ = false;
   int64_t last_sweep_ns_ = 0;
   int64_t now_ns_ = 0;       // monotonic time of the current loop turn
-  bool queue_empty_ = true;  // the last accept batch ended on EAGAIN
+  bool queue_empty_ = true;  // every steered socket's queue was empty when last looked at
   bool mutex_held_ = false;  // accept-mutex: this turn's lock
 };
 

@@ -46,6 +46,7 @@ class Worker::Acceptor final : public EventHandler {
   Worker& worker_;
   Fd fd_;
   bool datagram_ = false;
+  bool drained_ = true;  // its queue was empty when last looked at
   bool registered_ = false;
   bool gone_ = false;  // shut down by the supervisor (stall rescue): waits for a replacement
 };
@@ -171,11 +172,11 @@ void Worker::heartbeat() {
   }
 }
 
-void Worker::publish_accepted(uint64_t count) {
+void Worker::publish_accepted(uint64_t count, bool progress) {
   herdless_slot* slot = options_.steer_slot;
   if (slot == nullptr) return;
   __atomic_store_n(&slot->accepted_since, slot->accepted_since + count, __ATOMIC_RELAXED);
-  __atomic_store_n(&slot->progress_ns, static_cast<uint64_t>(now_ns_), __ATOMIC_RELAXED);
+  if (progress) __atomic_store_n(&slot->progress_ns, static_cast<uint64_t>(now_ns_), __ATOMIC_RELAXED);
 }
 
 void Worker::publish_queue_empty() {
@@ -195,7 +196,7 @@ void Worker::publish_active() {
 
 void Worker::accept_from(Acceptor& acceptor, int budget) {
   WorkerCounters& counters = *options_.counters;
-  queue_empty_ = false;  // until accept4 says EAGAIN
+  note_queue(acceptor, false);  // until accept4 says EAGAIN
   for (int i = 0; i < budget; ++i) {
     if (active_ >= options_.max_conns) {
       set_accepting(false);  // resumed by on_closed() below the limit
@@ -206,8 +207,7 @@ void Worker::accept_from(Acceptor& acceptor, int budget) {
       switch (errno) {
         case EAGAIN:
           if (i == 0) counters.empty_accepts.fetch_add(1, std::memory_order_relaxed);
-          queue_empty_ = true;
-          if (options_.tcp_steered) publish_queue_empty();
+          note_queue(acceptor, true);
           return;
         case EINTR:
         case ECONNABORTED:
@@ -253,10 +253,29 @@ void Worker::serve_datagrams(Acceptor& acceptor, int batches) {
   if (tally.tx_dropped > 0) counters.udp_tx_dropped.fetch_add(tally.tx_dropped, std::memory_order_relaxed);
   if (tally.errors > 0) counters.errors.fetch_add(tally.errors, std::memory_order_relaxed);
   if (tally.received == 0 && tally.drained) counters.empty_accepts.fetch_add(1, std::memory_order_relaxed);
-  if (!options_.udp_steered) return;  // the program does not count datagrams steered here
-  if (tally.received > 0) publish_accepted(tally.received);
-  queue_empty_ = tally.drained;
-  if (tally.drained) publish_queue_empty();
+  if (options_.udp_steered && tally.received > 0) {
+    // Datagrams served are progress only while no connection waits in a queue we stopped
+    // taking from (max-conns, out of descriptors): that queue would otherwise look healthy.
+    bool connections_waiting = false;
+    for (const auto& a : acceptors_) connections_waiting = connections_waiting || (!a->datagram_ && !a->drained_);
+    publish_accepted(tally.received, !connections_waiting || accepting_);
+  }
+  note_queue(acceptor, tally.drained);
+}
+
+bool Worker::steered(const Acceptor& acceptor) const {
+  return acceptor.datagram_ ? options_.udp_steered : options_.tcp_steered;
+}
+
+void Worker::note_queue(Acceptor& acceptor, bool drained) {
+  acceptor.drained_ = drained;
+  if (!steered(acceptor)) return;
+  // The program's `steered` count covers every socket it steers here (TCP and UDP alike):
+  // the pending count may restart only when all of them were found empty.
+  bool all = true;
+  for (const auto& a : acceptors_) all = all && (a->gone_ || !steered(*a) || a->drained_);
+  queue_empty_ = all;
+  if (all) publish_queue_empty();
 }
 
 void Worker::listener_gone(Acceptor& acceptor) {

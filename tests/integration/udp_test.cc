@@ -270,5 +270,52 @@ TEST(UdpSession, AStoppedWorkersKeysMoveWhileItIsStoppedAndNothingIsLost) {
   EXPECT_EQ(back, *home);
 }
 
+
+// TCP and UDP steered side by side share the slot's state: datagrams a worker keeps serving
+// must not hide connections waiting in its accept queue (here: it is at --max-conns).
+TEST(UdpSession, DatagramsDoNotHideAWorkersWaitingConnections) {
+  HERDLESS_REQUIRE_BPF_NETNS();
+  ServerProcess server({"serve", "--listen", "tcp://127.0.0.1:0", "--listen", "udp://127.0.0.1:0", "--workers", "2",
+                        "--admin", "127.0.0.1:0", "--service", "echo", "--steer", "affinity", "--max-conns", "1",
+                        "--udp-session-key", "0:8", "--stall-threshold", "100ms"});
+  ASSERT_TRUE(server.wait_ready(2)) << server.log();
+  const ListenAddress& tcp = server.listeners().at(0);
+  const ListenAddress& udp = server.listeners().at(1);
+  auto echoed = [](int fd, const std::string& text) {
+    if (::send(fd, text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size())) return false;
+    auto reply = testutil::read_some(fd, text.size());
+    return reply.has_value() && *reply == text;
+  };
+  auto first = testutil::connect_to(tcp);  // affinity: every connection from 127.0.0.1 goes to one worker
+  ASSERT_TRUE(first && echoed(first->get(), "a"));
+  int busy = -1;
+  const nlohmann::json before = server.stats();
+  for (int w = 0; w < 2; ++w) {
+    if (before["workers"][static_cast<size_t>(w)]["active"] == 1) busy = w;
+  }
+  ASSERT_GE(busy, 0) << before.dump();
+  // A session key of the busy worker: its datagrams keep being served there.
+  std::string key;
+  auto datagrams = udp_socket_to(udp);
+  ASSERT_TRUE(datagrams);
+  for (int k = 0; k < 200 && key.empty(); ++k) {
+    const uint64_t in = udp_counter(server.stats(), busy, "datagrams_in");
+    ASSERT_TRUE(udp_exchange(datagrams->get(), keyed(k)).has_value());
+    for (int i = 0; i < 20 && udp_counter(server.stats(), busy, "datagrams_in") == in; ++i) std::this_thread::sleep_for(5ms);
+    if (udp_counter(server.stats(), busy, "datagrams_in") > in) key = keyed(k);
+  }
+  ASSERT_FALSE(key.empty());
+  auto queued = testutil::connect_to(tcp);  // waits in the busy worker's queue (max-conns 1)
+  ASSERT_TRUE(queued);
+  for (int i = 0; i < 6; ++i) {  // 300 ms of datagrams served by the busy worker
+    ASSERT_TRUE(udp_exchange(datagrams->get(), key).has_value());
+    std::this_thread::sleep_for(50ms);
+  }
+  auto third = testutil::connect_to(tcp);  // must go to the other worker and be served
+  ASSERT_TRUE(third);
+  EXPECT_TRUE(echoed(third->get(), "c")) << server.stats().dump();
+  EXPECT_EQ(server.stats()["workers"][static_cast<size_t>(1 - busy)]["accepted"], 1);
+}
+
 }  // namespace
 }  // namespace herdless
