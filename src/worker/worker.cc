@@ -247,10 +247,11 @@ void Worker::accept_from(Acceptor& acceptor, int budget) {
 void Worker::serve_datagrams(Acceptor& acceptor, int batches) {
   const DatagramTally tally = datagrams_->serve(acceptor.fd_.get(), batches);
   WorkerCounters& counters = *options_.counters;
-  if (tally.received > 0) counters.datagrams_in.fetch_add(tally.received, std::memory_order_relaxed);
+  // The outcomes first, the datagrams in last: a reader that sees N in sees their outcomes too.
   if (tally.sent > 0) counters.datagrams_out.fetch_add(tally.sent, std::memory_order_relaxed);
   if (tally.truncated > 0) counters.udp_truncated.fetch_add(tally.truncated, std::memory_order_relaxed);
   if (tally.tx_dropped > 0) counters.udp_tx_dropped.fetch_add(tally.tx_dropped, std::memory_order_relaxed);
+  if (tally.received > 0) counters.datagrams_in.fetch_add(tally.received, std::memory_order_release);
   if (tally.errors > 0) counters.errors.fetch_add(tally.errors, std::memory_order_relaxed);
   if (tally.received == 0 && tally.drained) counters.empty_accepts.fetch_add(1, std::memory_order_relaxed);
   if (options_.udp_steered && tally.received > 0) {

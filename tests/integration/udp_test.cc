@@ -48,6 +48,20 @@ uint64_t session_counter(const nlohmann::json& stats, int worker, const char* na
   return stats["workers"][static_cast<size_t>(worker)]["udp"]["steer"][name].get<uint64_t>();
 }
 
+// /stats once the workers have counted `datagrams` received in all (a worker counts a batch
+// after sending its replies, so a client can hear its reply before /stats shows it).
+nlohmann::json stats_after(const ServerProcess& server, uint64_t datagrams) {
+  nlohmann::json stats;
+  for (int i = 0; i < 100; ++i) {
+    stats = server.stats();
+    uint64_t in = 0;
+    for (size_t w = 0; w < stats["workers"].size(); ++w) in += udp_counter(stats, static_cast<int>(w), "datagrams_in");
+    if (in >= datagrams) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  return stats;
+}
+
 void expect_shares(const std::map<int, int>& count, int total, int workers) {
   ASSERT_EQ(count.size(), static_cast<size_t>(workers));
   for (const auto& [worker, n] : count) {
@@ -81,7 +95,7 @@ TEST(Udp, TheKernelHashSpreadsAThousandClientsOverFourWorkers) {
     ++count[*worker];
   }
   expect_shares(count, 1000, 4);
-  const nlohmann::json stats = server.stats();
+  const nlohmann::json stats = stats_after(server, 1000);
   EXPECT_EQ(stats["udp_steer"], "hash");
   for (const auto& [worker, n] : count) {
     EXPECT_EQ(udp_counter(stats, worker, "datagrams_in"), static_cast<uint64_t>(n)) << "worker " << worker;
@@ -122,7 +136,7 @@ TEST(Udp, EchoReturnsDatagramsIntactAndCountsOversizedOnes) {
   EXPECT_EQ(udp_exchange(client->get(), binary).value_or("<none>"), binary);
   EXPECT_EQ(udp_exchange(client->get(), "").value_or("<none>"), "");
   EXPECT_FALSE(udp_exchange(client->get(), std::string(513, 'o')).has_value());  // over the limit: no reply
-  const nlohmann::json stats = server.stats();
+  const nlohmann::json stats = stats_after(server, 3);
   EXPECT_EQ(udp_counter(stats, 0, "datagrams_in"), 3u);
   EXPECT_EQ(udp_counter(stats, 0, "datagrams_out"), 2u);
   EXPECT_EQ(udp_counter(stats, 0, "truncated"), 1u);
@@ -174,7 +188,7 @@ TEST(UdpSession, OneKeyFromTwoHundredPortsReachesOneWorkerAndThousandKeysSpread)
     ++count[testutil::worker_of(*reply)];
   }
   expect_shares(count, 1000, 4);
-  const nlohmann::json stats = server.stats();
+  const nlohmann::json stats = stats_after(server, 1200);
   EXPECT_EQ(stats["udp_steer"], "session");
   const int home = *workers_of_one_key.begin();
   for (int w = 0; w < 4; ++w) {
@@ -203,7 +217,7 @@ TEST(UdpSession, DatagramsTooShortForTheKeyFollowTheirFlowAndAreCounted) {
     seen.insert(*workers.begin());
   }
   EXPECT_GT(seen.size(), 1u);  // flows, not one fixed worker
-  const nlohmann::json stats = server.stats();
+  const nlohmann::json stats = stats_after(server, 150);
   uint64_t short_keys = 0;
   for (int w = 0; w < 4; ++w) short_keys += session_counter(stats, w, "short_key");
   EXPECT_EQ(short_keys, 150u);
