@@ -3,7 +3,10 @@
 // with one sendmmsg. Nothing is dropped silently: datagrams over the size limit are counted
 // as truncated (and not answered), replies the socket refuses are counted as dropped. What
 // the kernel drops before we read (a full receive buffer) is counted on the socket itself
-// (socket_drops() in listener.h).
+// (socket_drops() in listener.h). On a wildcard address (0.0.0.0, [::]) the socket reports
+// each datagram's destination (IP_PKTINFO, set by open_reuseport_socket) and the reply leaves
+// from that address, not from whichever the route prefers: a client only accepts a reply
+// from the address it sent to.
 #pragma once
 
 #include <netinet/in.h>
@@ -40,8 +43,16 @@ class DatagramServer {
   DatagramTally serve(int fd, int batches);
 
  private:
+  // Room for one IPv4 or IPv6 packet-info control message.
+  union Control {
+    cmsghdr header;
+    char bytes[CMSG_SPACE(sizeof(in6_pktinfo))];
+  };
+
   void receive_into(unsigned count);
   void reply(int fd, unsigned count, DatagramTally& tally);
+  // Makes reply `slot` leave from the address request `i` was sent to (if the socket said).
+  void reply_from_destination(unsigned i, unsigned slot);
 
   ServiceKind kind_;
   std::string message_;
@@ -50,6 +61,8 @@ class DatagramServer {
   std::array<mmsghdr, kBatch> in_{};
   std::array<iovec, kBatch> in_iov_{};
   std::array<sockaddr_storage, kBatch> peers_{};
+  std::array<Control, kBatch> in_control_{};
+  std::array<Control, kBatch> out_control_{};
   std::array<mmsghdr, kBatch> out_{};
   std::array<iovec, kBatch> out_iov_{};
 };

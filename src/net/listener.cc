@@ -6,6 +6,17 @@
 #include <sys/socket.h>
 
 namespace herdless {
+namespace {
+
+bool is_wildcard(const ListenAddress& address) {
+  if (address.family() == AF_INET) {
+    return reinterpret_cast<const sockaddr_in*>(&address.storage)->sin_addr.s_addr == htonl(INADDR_ANY);
+  }
+  const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(&address.storage)->sin6_addr;
+  return IN6_IS_ADDR_UNSPECIFIED(&a);
+}
+
+}  // namespace
 
 Result<Fd> open_reuseport_socket(const ListenAddress& address, int backlog) {
   const int type = address.transport == Transport::tcp ? SOCK_STREAM : SOCK_DGRAM;
@@ -18,6 +29,14 @@ Result<Fd> open_reuseport_socket(const ListenAddress& address, int backlog) {
   if (address.family() == AF_INET6 &&
       ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
     return sys_error("setsockopt(IPV6_V6ONLY)", address.url());
+  }
+  if (address.transport == Transport::udp && is_wildcard(address)) {
+    // Bound to every address: learn each datagram's destination to reply from it.
+    const bool v4 = address.family() == AF_INET;
+    if (::setsockopt(fd.get(), v4 ? IPPROTO_IP : IPPROTO_IPV6, v4 ? IP_PKTINFO : IPV6_RECVPKTINFO, &one, sizeof one) !=
+        0) {
+      return sys_error(v4 ? "setsockopt(IP_PKTINFO)" : "setsockopt(IPV6_RECVPKTINFO)", address.url());
+    }
   }
   if (::bind(fd.get(), address.sockaddr_ptr(), address.length) != 0) {
     if (errno == EADDRINUSE) {

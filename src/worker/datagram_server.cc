@@ -2,6 +2,7 @@
 #include "herdless/datagram_server.h"
 
 #include <cerrno>
+#include <cstring>
 
 namespace herdless {
 
@@ -20,6 +21,8 @@ DatagramServer::DatagramServer(ServiceKind kind, std::string message, uint32_t m
 void DatagramServer::receive_into(unsigned count) {
   for (unsigned i = 0; i < count; ++i) {
     in_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    in_[i].msg_hdr.msg_control = &in_control_[i];
+    in_[i].msg_hdr.msg_controllen = sizeof(Control);
     in_[i].msg_hdr.msg_flags = 0;
     in_[i].msg_len = 0;
   }
@@ -47,6 +50,42 @@ DatagramTally DatagramServer::serve(int fd, int batches) {
   return tally;
 }
 
+void DatagramServer::reply_from_destination(unsigned i, unsigned slot) {
+  msghdr& out = out_[slot].msg_hdr;
+  out.msg_control = nullptr;
+  out.msg_controllen = 0;
+  msghdr& in = in_[i].msg_hdr;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&in); c != nullptr; c = CMSG_NXTHDR(&in, c)) {
+    out.msg_control = &out_control_[slot];
+    out.msg_controllen = sizeof(Control);
+    cmsghdr* reply = CMSG_FIRSTHDR(&out);
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo info{};
+      std::memcpy(&info, CMSG_DATA(c), sizeof info);
+      info.ipi_spec_dst = info.ipi_addr;  // the source: the address the request was sent to
+      info.ipi_ifindex = 0;               // any interface the route picks
+      *reply = cmsghdr{};
+      reply->cmsg_level = IPPROTO_IP;
+      reply->cmsg_type = IP_PKTINFO;
+      reply->cmsg_len = CMSG_LEN(sizeof info);
+      std::memcpy(CMSG_DATA(reply), &info, sizeof info);
+      out.msg_controllen = CMSG_SPACE(sizeof info);
+      return;
+    }
+    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      *reply = cmsghdr{};
+      reply->cmsg_level = IPPROTO_IPV6;
+      reply->cmsg_type = IPV6_PKTINFO;
+      reply->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
+      std::memcpy(CMSG_DATA(reply), CMSG_DATA(c), sizeof(in6_pktinfo));  // address and interface as received
+      out.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
+      return;
+    }
+  }
+  out.msg_control = nullptr;
+  out.msg_controllen = 0;
+}
+
 void DatagramServer::reply(int fd, unsigned count, DatagramTally& tally) {
   unsigned replies = 0;
   for (unsigned i = 0; i < count; ++i) {
@@ -58,6 +97,7 @@ void DatagramServer::reply(int fd, unsigned count, DatagramTally& tally) {
     msghdr& out = out_[replies].msg_hdr;
     out.msg_name = request.msg_name;
     out.msg_namelen = request.msg_namelen;
+    reply_from_destination(i, replies);
     out_iov_[replies] = kind_ == ServiceKind::echo ? iovec{in_iov_[i].iov_base, in_[i].msg_len}
                                                    : iovec{message_.data(), message_.size()};
     ++replies;

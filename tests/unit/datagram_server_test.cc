@@ -1,6 +1,7 @@
 // DatagramServer over real loopback UDP sockets: hello and echo replies go back to each
 // sender, batches larger than one recvmmsg are all served, oversized datagrams are counted
-// and not answered, and socket_drops() reports what a full receive buffer cost.
+// and not answered, replies on a wildcard address leave from the address the request went to,
+// and socket_drops() reports what a full receive buffer cost.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -25,8 +26,8 @@ struct BoundSocket {
   ListenAddress address;
 };
 
-BoundSocket bind_loopback_udp() {
-  auto address = parse_listen_url("udp://127.0.0.1:0");
+BoundSocket bind_loopback_udp(const char* url = "udp://127.0.0.1:0") {
+  auto address = parse_listen_url(url);
   EXPECT_TRUE(address.has_value());
   auto fd = open_reuseport_socket(*address, 0);
   EXPECT_TRUE(fd.has_value()) << (fd ? "" : fd.error().message());
@@ -112,6 +113,20 @@ TEST(DatagramServer, ServesEveryQueuedDatagramAcrossBatches) {
   const DatagramTally idle = echo.serve(server.fd.get(), 1);
   EXPECT_EQ(idle.received, 0u);
   EXPECT_TRUE(idle.drained);
+}
+
+TEST(DatagramServer, OnAWildcardAddressRepliesLeaveFromTheAddressTheRequestWentTo) {
+  BoundSocket server = bind_loopback_udp("udp://0.0.0.0:0");
+  DatagramServer hello(ServiceKind::hello, "from the right address", 2048);
+  for (const char* host : {"127.0.0.1", "127.0.0.2", "127.0.0.3"}) {
+    auto target = parse_listen_url(std::string("udp://") + host + ":" + std::to_string(server.address.port()));
+    ASSERT_TRUE(target.has_value());
+    // A connected client hears only its peer's address: a reply from 127.0.0.1 to a request
+    // sent to 127.0.0.2 never arrives.
+    auto client = udp_socket_to(*target, std::chrono::milliseconds(500));
+    ASSERT_TRUE(client);
+    EXPECT_EQ(exchange_through(hello, server.fd.get(), client->get(), "?"), "from the right address") << host;
+  }
 }
 
 TEST(SocketDrops, CountsWhatAFullReceiveBufferCost) {
