@@ -92,13 +92,13 @@ static __always_inline int session_key(struct sk_reuseport_md *ctx, __u32 *key) 
   return 0;
 }
 
-static __always_inline void count(__u32 slot, const struct herdless_choice *c, int migrating) {
+static __always_inline void count(__u32 slot, const struct herdless_choice *c, int migrating, int short_key) {
   struct herdless_slot_counters *n = bpf_map_lookup_elem(&counters, &slot);
   if (n) {
     n->selected++;
     if (c->reason == HERDLESS_REASON_FALLBACK_HASH) n->fell_back++;
     if (migrating) n->migrated++;
-    if (c->reason == HERDLESS_REASON_SHORT_KEY) n->short_key++;
+    if (short_key) n->short_key++; /* also when the fallback hash chose */
   }
   if (c->stalled_seen > 0) {
     __u32 stalled = c->first_stalled;
@@ -121,11 +121,12 @@ int herdless_steer(struct sk_reuseport_md *ctx) {
   herdless_scan_init(&scan, n, bpf_ktime_get_ns(), stall_threshold_ns);
   const __u32 r1 = bpf_get_prandom_u32();
   const __u32 r2 = bpf_get_prandom_u32();
+  int short_key = 0;
   if (policy == HERDLESS_POLICY_SESSION) {
     /* A key keeps its worker whatever the client's address or port; a datagram without a
      * key keeps its flow's worker (the 4-tuple hash, over the same healthy slots). */
     __u32 key = 0;
-    const int short_key = session_key(ctx, &key) != 0;
+    short_key = session_key(ctx, &key) != 0;
     herdless_affinity(&scan, short_key ? flow_hash : key);
     if (scan.c.reason == HERDLESS_REASON_AFFINITY) {
       scan.c.reason = short_key ? HERDLESS_REASON_SHORT_KEY : HERDLESS_REASON_SESSION;
@@ -146,10 +147,12 @@ int herdless_steer(struct sk_reuseport_md *ctx) {
 
   __u32 key = c.slot;
   const long err = bpf_sk_select_reuseport(ctx, &sockets, &key, 0);
-  /* No socket in that slot (being replaced): drop, and the client retransmits the SYN,
-   * rather than return without a choice and let a foreign socket of the group have it. */
+  /* No socket in that slot (being replaced): drop rather than return without a choice and
+   * let a foreign socket of the group have it. TCP: the client retransmits the SYN. UDP: the
+   * datagram is lost (the kernel counts it under Udp NoPorts); UDP slots are never replaced
+   * while they serve, so this is only possible while the program is being set up. */
   if (err) EXIT_WITH(SK_DROP, c.slot, c.reason, (__s32)err);
-  count(key, &c, ctx->migrating_sk != NULL);
+  count(key, &c, ctx->migrating_sk != NULL, short_key);
   EXIT_WITH(SK_PASS, key, c.reason, 0);
 }
 

@@ -78,7 +78,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       {"accept-batch", "Accepts per wake-up (default 64; 1 is nginx's multi_accept off)"},
       {"udp-steer", "hash|session: datagrams by 4-tuple, or by a key in the datagram (default hash)"},
       {"udp-session-key", "OFFSET:LENGTH of the session key in the UDP payload, e.g. 0:8 (implies udp-steer session)"},
-      {"udp-max-datagram", "Larger datagrams are counted as truncated and not answered (default 65507)"},
+      {"udp-max-datagram", "Larger datagrams are counted as truncated and not answered (default 65527)"},
   };
   for (const Flag& f : options) serve->add_option(std::string("--") + f.key, flags->values[f.key], f.help);
   serve->add_flag("--pin-workers", flags->pin_workers, "Pin worker i to CPU i mod N");

@@ -46,7 +46,7 @@ struct ServeConfig {
   AcceptStrategy accept = AcceptStrategy::reuseport;
   int accept_batch = 64;  // accepts per wake-up and listener (1 = nginx's multi_accept off)
   UdpSteering udp;        // udp:// listens: hash, or session (with the key's place)
-  uint32_t udp_max_datagram = 65507;  // larger datagrams are counted as truncated, not answered
+  uint32_t udp_max_datagram = 65527;  // larger datagrams are counted as truncated, not answered (IPv6's largest)
 };
 
 // One "key = value" as given by a flag or a config file entry, before validation.

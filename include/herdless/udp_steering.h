@@ -30,7 +30,7 @@ struct UdpSteering {
 
 const char* udp_steer_name(UdpSteer mode);
 Result<UdpSteer> parse_udp_steer(std::string_view text);
-// "OFFSET:LENGTH", e.g. "0:8": offset 0..65507, length 1..32 (HERDLESS_MAX_KEY_BYTES).
+// "OFFSET:LENGTH", e.g. "0:8": length 1..32 (HERDLESS_MAX_KEY_BYTES), ending within 65527 bytes.
 Result<SessionKey> parse_session_key(std::string_view text);
 // "0:8".
 std::string session_key_text(const SessionKey& key);

@@ -31,7 +31,7 @@ struct WorkerOptions {
   std::string message;  // "{worker}" not yet expanded
   std::string http_body = "hello world.";  // --service http
   uint64_t http_max_body = 1 << 20;
-  uint32_t udp_max_datagram = 65507;
+  uint32_t udp_max_datagram = 65527;
   // Which of the slot's sockets the steering program picks for (and so counts in `steered`):
   // the worker counts what it takes from those only.
   bool tcp_steered = false;  // connections (steer other than hash)

@@ -131,7 +131,7 @@ Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced)
   } else if (s.key == "udp-max-datagram") {
     auto v = parse_size(s);
     if (!v) return std::unexpected(v.error());
-    if (*v < 1 || *v > 65507) return input_error("invalid udp-max-datagram", "'" + s.value + "' (want 1 to 65507 bytes)");
+    if (*v < 1 || *v > 65527) return input_error("invalid udp-max-datagram", "'" + s.value + "' (want 1 to 65527 bytes)");
     config.udp_max_datagram = static_cast<uint32_t>(*v);
   } else if (s.key == "pid-file") {
     config.pid_file = s.value;

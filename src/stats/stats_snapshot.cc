@@ -146,6 +146,8 @@ std::string to_prometheus(const StatsSnapshot& snapshot) {
        &SteerCounters::selected, &WorkerSnapshot::udp_steer},
       {"herdless_udp_steer_skipped_stalled_total", "Times the slot was skipped as stalled for a datagram.",
        &SteerCounters::skipped_stalled, &WorkerSnapshot::udp_steer},
+      {"herdless_udp_steer_fell_back_total", "Datagrams steered by the hash fallback (every slot stalled).",
+       &SteerCounters::fell_back, &WorkerSnapshot::udp_steer},
       {"herdless_udp_steer_short_key_total", "Datagrams too short for the session key, steered by their 4-tuple.",
        &SteerCounters::short_key, &WorkerSnapshot::udp_steer},
   };

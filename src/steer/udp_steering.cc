@@ -8,7 +8,7 @@
 namespace herdless {
 namespace {
 
-constexpr uint32_t kMaxUdpPayload = 65507;  // IPv4: 65535 - 20 (IP) - 8 (UDP)
+constexpr uint32_t kMaxUdpPayload = 65527;  // IPv6: 65535 - 8 (UDP); IPv4 allows 20 bytes less
 
 bool parse_number(std::string_view text, uint32_t& out) {
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
@@ -37,7 +37,7 @@ Result<SessionKey> parse_session_key(std::string_view text) {
   if (!parse_number(text.substr(0, colon), key.offset) || !parse_number(text.substr(colon + 1), key.length)) {
     return fail();
   }
-  if (key.length == 0 || key.length > HERDLESS_MAX_KEY_BYTES || key.offset + key.length > kMaxUdpPayload) {
+  if (key.length == 0 || key.length > HERDLESS_MAX_KEY_BYTES || key.offset > kMaxUdpPayload - key.length) {
     return fail();
   }
   return key;

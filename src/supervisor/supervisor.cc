@@ -71,9 +71,11 @@ Result<void> Supervisor::start() {
   if (!stats) return std::unexpected(stats.error());
   stats_ = std::move(*stats);
 
-  if (config.accept != AcceptStrategy::reuseport && config.steer != SteerMode::hash) {
+  if (config.accept != AcceptStrategy::reuseport &&
+      (config.steer != SteerMode::hash || config.udp.mode != UdpSteer::hash)) {
     spdlog::info("accept {}: one shared socket per address, so no steering", accept_strategy_name(config.accept));
     options_.config.steer = SteerMode::hash;
+    options_.config.udp.mode = UdpSteer::hash;
   }
   if (config.accept == AcceptStrategy::accept_mutex) {
     auto mutex = SharedMutex::create();
@@ -307,6 +309,16 @@ void Supervisor::reload() {
   if (config->steer != options_.config.steer) {
     spdlog::warn("reload: steer cannot change while running; keeping {}", steer_mode_name(options_.config.steer));
     config->steer = options_.config.steer;
+  }
+  if (!steering_ && config->udp.mode == UdpSteer::session) {
+    // No program was loaded at start (none was wanted, or it could not load): a reload
+    // cannot add one, so the datagrams of new udp:// listens follow the kernel's hash.
+    if (std::ranges::any_of(config->listen, [](const ListenAddress& a) { return a.transport == Transport::udp; })) {
+      spdlog::warn("reload: udp-steer session needs the eBPF program, which only loads at start; datagrams follow "
+                   "the kernel's hash");
+    }
+    config->udp.mode = UdpSteer::hash;
+    options_.config.udp.mode = UdpSteer::hash;
   }
   if (config->udp != options_.config.udp) {
     spdlog::warn("reload: udp-steer and udp-session-key cannot change while running; keeping {}",

@@ -166,6 +166,17 @@ TEST(Udp, WhatAFullReceiveBufferDropsIsCountedExactly) {
   EXPECT_EQ(in + dropped, kSent) << "served " << in << ", dropped " << dropped;
 }
 
+TEST(Udp, SharedSocketStrategiesTurnSessionSteeringOffToo) {
+  // One socket shared by every worker: no slot is a worker's own, so no program may steer.
+  ServerProcess server(udp_args(2, {"--accept", "shared", "--udp-session-key", "0:8"}));
+  ASSERT_TRUE(server.wait_ready()) << server.log();
+  EXPECT_EQ(server.stats()["udp_steer"], "hash");
+  EXPECT_NE(server.log().find("no steering"), std::string::npos) << server.log();
+  int served = 0;
+  for (int key = 0; key < 20; ++key) served += udp_worker_of(server.listener(), keyed(key)).value_or(-1) >= 0;
+  EXPECT_EQ(served, 20);
+}
+
 // --- session steering (eBPF) ---------------------------------------------------------------
 
 TEST(UdpSession, OneKeyFromTwoHundredPortsReachesOneWorkerAndThousandKeysSpread) {

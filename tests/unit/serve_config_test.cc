@@ -248,8 +248,8 @@ TEST(ServeConfig, EveryInvalidValueIsAnError) {
       {"http-max-body", "2048g"}, {"udp-steer", "x"},        {"udp-steer", "Session"},
       {"udp-session-key", "8"},  {"udp-session-key", "0:0"}, {"udp-session-key", "0:33"},
       {"udp-session-key", ":4"}, {"udp-session-key", "1:"},  {"udp-session-key", "-1:4"},
-      {"udp-session-key", "65500:8"}, {"udp-session-key", "0:4x"}, {"udp-max-datagram", "0"},
-      {"udp-max-datagram", "65508"}, {"udp-max-datagram", "64k"},
+      {"udp-session-key", "65525:8"}, {"udp-session-key", "4294967295:1"}, {"udp-session-key", "0:4x"}, {"udp-max-datagram", "0"},
+      {"udp-max-datagram", "65528"}, {"udp-max-datagram", "64k"},
   };
   for (const Setting& s : bad) {
     SCOPED_TRACE(s.key + " = '" + s.value + "'");
@@ -299,7 +299,7 @@ TEST(ServeConfig, UdpListensMixWithTcpAndDefaultToTheKernelHash) {
   EXPECT_EQ(config->listen[2].url(), "udp://[::1]:0");
   EXPECT_EQ(config->udp.mode, UdpSteer::hash);
   EXPECT_EQ(config->udp.key.length, 0u);
-  EXPECT_EQ(config->udp_max_datagram, 65507u);
+  EXPECT_EQ(config->udp_max_datagram, 65527u);
 }
 
 TEST(ServeConfig, ASessionKeyAloneAsksForSessionSteering) {
@@ -328,12 +328,13 @@ TEST(ServeConfig, HttpDoesNotServeUdp) {
 }
 
 TEST(SessionKey, ParsesAndPrintsOffsetAndLength) {
-  auto key = parse_session_key("65475:32");
+  auto key = parse_session_key("65495:32");
   ASSERT_TRUE(key.has_value()) << key.error().message();
-  EXPECT_EQ(key->offset, 65475u);
+  EXPECT_EQ(key->offset, 65495u);
   EXPECT_EQ(key->length, 32u);
-  EXPECT_EQ(session_key_text(*key), "65475:32");
-  EXPECT_FALSE(parse_session_key("65476:32").has_value());  // ends past the largest payload
+  EXPECT_EQ(session_key_text(*key), "65495:32");
+  EXPECT_FALSE(parse_session_key("65496:32").has_value());     // ends past the largest payload
+  EXPECT_FALSE(parse_session_key("4294967295:1").has_value());  // no wrap-around past the check
   EXPECT_EQ(udp_steer_name(*parse_udp_steer("session")), std::string("session"));
 }
 
