@@ -32,6 +32,9 @@ class AdminServer final : public ConnectionOwner {
   void on_data(Connection& conn, std::string_view data) override;
   void on_peer_closed(Connection& conn) override;
   void on_activity(Connection&) override {}
+  // The admin endpoint never lingers (its refusals use finish()); were it to, close at once
+  // rather than keep an untimed connection.
+  void on_lingering(Connection& conn) override { conn.close(); }
   void on_closed(Connection& conn, bool error) override;
 
   // The response to one request head ("GET /stats HTTP/1.1\r\nHost: x", without the blank line

@@ -59,15 +59,18 @@ class Connection final : public EventHandler {
   // The service's per-connection state, if it keeps any; destroyed with the connection.
   std::unique_ptr<ConnectionState> service_state;
 
-  // Intrusive links of the owner's idle list (least recently active first).
+  // Intrusive links of the owner's lists (see connection_list.h): by last activity, and
+  // lingering closes by deadline.
   Connection* idle_prev = nullptr;
   Connection* idle_next = nullptr;
+  Connection* linger_prev = nullptr;
+  Connection* linger_next = nullptr;
 
  private:
   void flush();
   void fail();  // a socket error: close and count it
   void shut(bool error);
-  void read_ready(bool peer_shut);  // peer_shut: the event says the peer closed its side
+  void read_ready(bool until_empty);  // until_empty: a short read does not prove the queue empty (FIN, urgent data)
   void start_linger();
   void discard_input();
   void touch();
@@ -100,7 +103,7 @@ class ConnectionOwner {
   virtual void on_activity(Connection& conn) = 0;
   // The connection began a lingering close: close it at conn.linger_deadline_ns() if the peer
   // has not closed by then (a silent peer raises no event that would end it).
-  virtual void on_lingering(Connection& conn) { (void)conn; }
+  virtual void on_lingering(Connection& conn) = 0;
   // The connection closed itself; the owner frees it after the current batch.
   virtual void on_closed(Connection& conn, bool error) = 0;
 };

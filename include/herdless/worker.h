@@ -13,6 +13,7 @@
 
 #include "herdless/accept_strategy.h"
 #include "herdless/connection.h"
+#include "herdless/connection_list.h"
 #include "herdless/datagram_server.h"
 #include "herdless/event_loop.h"
 #include "herdless/fd.h"
@@ -64,7 +65,7 @@ class Worker final : public ConnectionOwner {
   void on_peer_closed(Connection& conn) override;
   void on_activity(Connection& conn) override;
   void on_closed(Connection& conn, bool error) override;
-  void on_lingering(Connection& conn) override { lingering_.push_back(&conn); }
+  void on_lingering(Connection& conn) override { lingering_.push_back(conn); }
 
  private:
   class Acceptor;
@@ -87,8 +88,6 @@ class Worker final : public ConnectionOwner {
   void sweep_lingering();  // closes lingering connections whose peer stayed silent too long
   void drain();
   void free_closed();
-  void link_idle(Connection& conn);
-  void unlink_idle(Connection& conn);
   void heartbeat();
   // Steering state: an accept, an empty queue, a change of the active count.
   // `count` taken from steered queues; `progress`: it counts as the worker keeping up.
@@ -107,10 +106,11 @@ class Worker final : public ConnectionOwner {
   std::unique_ptr<CallbackHandler> signal_handler_;
   std::unique_ptr<CallbackHandler> channel_handler_;
 
-  Connection* idle_head_ = nullptr;  // least recently active
-  Connection* idle_tail_ = nullptr;
+  ConnectionList<&Connection::idle_prev, &Connection::idle_next> idle_;  // least recently active first
   std::vector<Connection*> closed_;  // freed after each batch
-  std::vector<Connection*> lingering_;  // in a lingering close (few: refusals only)
+  // In a lingering close; every deadline is its start + Connection::kLingerTimeNs, so the
+  // list is in deadline order.
+  ConnectionList<&Connection::linger_prev, &Connection::linger_next> lingering_;
   int64_t active_ = 0;
   bool accepting_ = false;
   bool out_of_fds_ = false;

@@ -87,7 +87,8 @@ uint32_t Connection::wanted_events() const {
   if (lingering_) return EPOLLIN | EPOLLRDHUP | EPOLLET;
   uint32_t events = 0;
   if (out_offset_ < out_.size()) events |= EPOLLOUT;
-  if (reading_ && !finishing_ && out_.size() - out_offset_ < kHighWatermark) events |= EPOLLIN | EPOLLRDHUP;
+  // EPOLLPRI: urgent (out-of-band) data ends a read at its mark, short, with more queued.
+  if (reading_ && !finishing_ && out_.size() - out_offset_ < kHighWatermark) events |= EPOLLIN | EPOLLRDHUP | EPOLLPRI;
   // Edge-triggered: epoll reports new readiness once instead of re-polling the socket after
   // every batch; read_ready() reads until a short read and re-arms when it stops early.
   return events == 0 ? 0 : events | EPOLLET;
@@ -133,7 +134,7 @@ void Connection::flush() {
   refresh_interest();
 }
 
-void Connection::read_ready(bool peer_shut) {
+void Connection::read_ready(bool until_empty) {
   char buffer[16 * 1024];
   // A bounded number of reads per wake-up so one busy peer cannot starve the others. A short
   // read drained the socket: anything that arrives later is a new edge.
@@ -146,8 +147,8 @@ void Connection::read_ready(bool peer_shut) {
     if (n > 0) {
       touch();
       owner_.on_data(*this, std::string_view(buffer, static_cast<size_t>(n)));
-      // Short: drained, unless the peer's FIN came in the same edge (read on to the EOF).
-      if (static_cast<size_t>(n) < sizeof buffer && !peer_shut) break;
+      // Short: drained, unless a FIN or an urgent mark came with this edge (read on to EAGAIN).
+      if (static_cast<size_t>(n) < sizeof buffer && !until_empty) break;
       if (out_.size() - out_offset_ >= kHighWatermark) break;  // EPOLLIN returns with MOD after the drain
       continue;
     }
@@ -168,9 +169,10 @@ void Connection::on_events(uint32_t events) {
   if (lingering_) return discard_input();  // EOF, errors and hang-ups end in recv() too
   if ((events & EPOLLOUT) != 0) flush();
   if (closed()) return;
-  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+  if ((events & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
     if (reading_ && !finishing_) {
-      read_ready((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+      // A FIN or an urgent mark makes a short read no proof of an empty queue: read to EAGAIN.
+      read_ready((events & (EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
     } else if ((events & (EPOLLHUP | EPOLLERR)) != 0) {
       close();
     }

@@ -54,7 +54,7 @@ class Worker::Acceptor final : public EventHandler {
 Worker::Worker(WorkerOptions options, EventLoop loop) : options_(std::move(options)), loop_(std::move(loop)) {}
 
 Worker::~Worker() {
-  for (Connection* c = idle_head_; c != nullptr;) {
+  for (Connection* c = idle_.front(); c != nullptr;) {
     Connection* next = c->idle_next;
     delete c;
     c = next;
@@ -238,7 +238,7 @@ void Worker::accept_from(Acceptor& acceptor, int budget) {
     if (options_.tcp_steered) publish_accepted();
     publish_active();
     auto* conn = new Connection(*this, fd);
-    link_idle(*conn);
+    idle_.push_back(*conn);
     service_->on_open(*conn);
     conn->refresh_interest();
   }
@@ -333,9 +333,9 @@ void Worker::on_data(Connection& conn, std::string_view data) { service_->on_dat
 void Worker::on_peer_closed(Connection& conn) { service_->on_peer_closed(conn); }
 
 void Worker::on_activity(Connection& conn) {
-  if (idle_tail_ == &conn) return;
-  unlink_idle(conn);
-  link_idle(conn);
+  if (idle_.is_back(conn)) return;
+  idle_.remove(conn);
+  idle_.push_back(conn);
 }
 
 void Worker::on_closed(Connection& conn, bool error) {
@@ -345,45 +345,25 @@ void Worker::on_closed(Connection& conn, bool error) {
   counters.active.fetch_sub(1, std::memory_order_relaxed);
   --active_;
   publish_active();
-  unlink_idle(conn);
-  if (conn.lingering()) std::erase(lingering_, &conn);
+  idle_.remove(conn);
+  lingering_.remove(conn);
   closed_.push_back(&conn);
   if (!accepting_ && !out_of_fds_ && !loop_.stopping() && active_ < options_.max_conns) set_accepting(true);
-}
-
-void Worker::link_idle(Connection& conn) {
-  conn.idle_prev = idle_tail_;
-  conn.idle_next = nullptr;
-  if (idle_tail_ != nullptr) idle_tail_->idle_next = &conn;
-  idle_tail_ = &conn;
-  if (idle_head_ == nullptr) idle_head_ = &conn;
-}
-
-void Worker::unlink_idle(Connection& conn) {
-  if (conn.idle_prev != nullptr) conn.idle_prev->idle_next = conn.idle_next;
-  else if (idle_head_ == &conn) idle_head_ = conn.idle_next;
-  if (conn.idle_next != nullptr) conn.idle_next->idle_prev = conn.idle_prev;
-  else if (idle_tail_ == &conn) idle_tail_ = conn.idle_prev;
-  conn.idle_prev = conn.idle_next = nullptr;
 }
 
 void Worker::sweep_idle() {
   last_sweep_ns_ = monotonic_ns();
   const int64_t limit_ns = to_ns(options_.idle_timeout);
-  while (idle_head_ != nullptr && last_sweep_ns_ - idle_head_->last_active_ns() >= limit_ns) {
-    idle_head_->close();  // unlinks itself through on_closed()
+  while (idle_.front() != nullptr && last_sweep_ns_ - idle_.front()->last_active_ns() >= limit_ns) {
+    idle_.front()->close();  // unlinks itself through on_closed()
   }
 }
 
 void Worker::sweep_lingering() {
-  for (size_t i = 0; i < lingering_.size();) {
-    Connection* conn = lingering_[i];
-    if (now_ns_ < conn->linger_deadline_ns()) {
-      ++i;
-      continue;
-    }
-    conn->close();  // on_closed() erases it from lingering_
-    if (i < lingering_.size() && lingering_[i] == conn) ++i;  // (already closed: never stuck)
+  while (Connection* oldest = lingering_.front()) {
+    if (now_ns_ < oldest->linger_deadline_ns()) return;
+    oldest->close();                                    // unlinks itself through on_closed()
+    if (lingering_.front() == oldest) lingering_.remove(*oldest);  // (already closed: never stuck)
   }
 }
 
@@ -410,7 +390,7 @@ void Worker::drain() {
     free_closed();
     heartbeat();
   }
-  while (idle_head_ != nullptr) idle_head_->close();
+  while (idle_.front() != nullptr) idle_.front()->close();
   free_closed();
 }
 

@@ -118,5 +118,24 @@ TEST(Distribution, EchoServiceEchoesUntilPeerCloses) {
   EXPECT_EQ(*echoed, payload);
 }
 
+
+// Urgent (out-of-band) data ends a read at its mark with more data queued behind it: the
+// worker must read on (edge-triggered epoll raises no new edge for what is already queued).
+TEST(Distribution, EchoReadsOnPastAnUrgentMark) {
+  ServerProcess server({"serve", "--listen", "tcp://127.0.0.1:0", "--workers", "1", "--service", "echo",
+                        "--admin", "off"});
+  ASSERT_TRUE(server.wait_ready()) << server.log();
+  auto fd = testutil::connect_to(server.listener());
+  ASSERT_TRUE(fd);
+  const std::string before(1000, 'b');
+  const std::string after(1000, 'a');
+  ASSERT_EQ(::send(fd->get(), before.data(), before.size(), MSG_NOSIGNAL), 1000);
+  ASSERT_EQ(::send(fd->get(), "!", 1, MSG_OOB | MSG_NOSIGNAL), 1);  // the urgent byte is not echoed
+  ASSERT_EQ(::send(fd->get(), after.data(), after.size(), MSG_NOSIGNAL), 1000);
+  auto echoed = testutil::read_some(fd->get(), 2000);  // the socket's 2 s timeout bounds it
+  ASSERT_TRUE(echoed) << echoed.error().message();
+  EXPECT_EQ(*echoed, before + after);
+}
+
 }  // namespace
 }  // namespace herdless

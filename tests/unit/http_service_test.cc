@@ -23,8 +23,10 @@ class FakeOwner final : public ConnectionOwner {
   void on_data(Connection&, std::string_view) override {}
   void on_peer_closed(Connection&) override {}
   void on_activity(Connection&) override {}
+  void on_lingering(Connection&) override { lingering = true; }
   void on_closed(Connection&, bool) override { closed = true; }
   bool closed = false;
+  bool lingering = false;
 
  private:
   EventLoop& loop_;
@@ -67,6 +69,7 @@ class HttpServiceTest : public ::testing::Test {
   // the response), late input is dropped rather than answered with a reset, and it closes
   // once the peer does.
   void expect_lingering_close() {
+    EXPECT_TRUE(owner_->lingering);  // the owner was told, to enforce the deadline
     EXPECT_FALSE(owner_->closed);
     char byte = 0;
     EXPECT_EQ(::recv(peer_.get(), &byte, 1, 0), 0);

@@ -1,0 +1,40 @@
+// ConnectionList: an intrusive doubly linked list of connections through one pair of link
+// members of Connection (a connection is in several lists at once, one pair each): O(1)
+// append and unlink, oldest first. A worker keeps its connections by last activity (idle
+// sweep) and its lingering closes by deadline in such lists.
+#pragma once
+
+#include "herdless/connection.h"
+
+namespace herdless {
+
+template <Connection* Connection::*Prev, Connection* Connection::*Next>
+class ConnectionList {
+ public:
+  Connection* front() const { return head_; }
+  bool is_back(const Connection& conn) const { return tail_ == &conn; }
+
+  void push_back(Connection& conn) {
+    conn.*Prev = tail_;
+    conn.*Next = nullptr;
+    if (tail_ != nullptr) tail_->*Next = &conn;
+    tail_ = &conn;
+    if (head_ == nullptr) head_ = &conn;
+  }
+
+  // Unlinks `conn`; nothing happens if it is not in the list.
+  void remove(Connection& conn) {
+    if (conn.*Prev != nullptr) conn.*Prev->*Next = conn.*Next;
+    else if (head_ == &conn) head_ = conn.*Next;
+    else return;
+    if (conn.*Next != nullptr) conn.*Next->*Prev = conn.*Prev;
+    else tail_ = conn.*Prev;
+    conn.*Prev = conn.*Next = nullptr;
+  }
+
+ private:
+  Connection* head_ = nullptr;
+  Connection* tail_ = nullptr;
+};
+
+}  // namespace herdless
