@@ -2,11 +2,10 @@
 // with N alternating deterministically: the generator's counts and per-worker attribution
 // must equal what the server did. Also: silent server -> timeouts, closed port -> refused.
 #include "herdless/load/load_generator.h"
+#include "testutil/polled_server.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -25,7 +24,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class TestServer {
+class TestServer final : public testutil::PolledServer {
  public:
   enum class Behavior {
     reply,          // write "hello worker=N\n", close
@@ -35,44 +34,22 @@ class TestServer {
     hold,           // write "hello worker=N\n", keep open
   };
 
-  TestServer(Behavior behavior, int workers) : behavior_(behavior), workers_(workers) {
-    auto listener = open_reuseport_socket(*parse_listen_url("tcp://127.0.0.1:0"), 4096);
-    EXPECT_TRUE(listener) << listener.error().message();
-    listener_ = std::move(*listener);
-    address_ = *bound_address(listener_.get(), Transport::tcp);
-    wake_.reset(::eventfd(0, EFD_CLOEXEC));
-    thread_ = std::thread([this] { loop(); });
+  TestServer(Behavior behavior, int workers) : PolledServer("tcp://127.0.0.1:0"), behavior_(behavior), workers_(workers) {
+    start();
   }
-  ~TestServer() { stop(); }
+  ~TestServer() override { stop(); }
 
-  const ListenAddress& address() const { return address_; }
-  // Stops and joins the server thread; the recorded data is stable afterwards.
-  void stop() {
-    if (!thread_.joinable()) return;
-    const uint64_t one = 1;
-    EXPECT_EQ(::write(wake_.get(), &one, sizeof one), 8);
-    thread_.join();
-  }
   const std::map<int, uint64_t>& sent_per_worker() const { return sent_; }
   uint64_t accepted() const { return peers_.size(); }
   const std::vector<std::string>& peers() const { return peers_; }
   const std::vector<std::string>& requests() const { return requests_; }
 
  private:
-  void loop() {
-    const auto give_up = std::chrono::steady_clock::now() + 30s;  // never outlive a test
-    while (std::chrono::steady_clock::now() < give_up) {
-      pollfd fds[2] = {{listener_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-      if (::poll(fds, 2, 100) < 0 || (fds[1].revents & POLLIN) != 0) return;
-      if ((fds[0].revents & POLLIN) != 0) accept_all();
-    }
-  }
-
-  void accept_all() {
+  void on_readable() override {
     for (;;) {
       sockaddr_in peer{};
       socklen_t length = sizeof peer;
-      Fd fd(::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC));
+      Fd fd(::accept4(socket(), reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC));
       if (!fd) return;
       char text[INET_ADDRSTRLEN] = {};
       ::inet_ntop(AF_INET, &peer.sin_addr, text, sizeof text);
@@ -106,10 +83,6 @@ class TestServer {
 
   Behavior behavior_;
   int workers_;
-  Fd listener_;
-  Fd wake_;
-  ListenAddress address_;
-  std::thread thread_;
   std::map<int, uint64_t> sent_;
   std::vector<std::string> peers_;
   std::vector<std::string> requests_;

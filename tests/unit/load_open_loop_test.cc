@@ -2,8 +2,6 @@
 // counts from the intended start, so a server that stalls for 200 ms shows in p99 (the
 // closed loop, waiting for each reply before the next request, hides the same stall).
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -15,6 +13,7 @@
 #include "herdless/fd.h"
 #include "herdless/listener.h"
 #include "herdless/load/load_generator.h"
+#include "testutil/polled_server.h"
 
 namespace herdless::load {
 namespace {
@@ -25,46 +24,27 @@ using Clock = std::chrono::steady_clock;
 // Accepts on 127.0.0.1:0 and answers "worker=0\n" at once, except: after `stall_after`
 // of serving, it sleeps `stall` once (connections queue in the backlog meanwhile); if
 // `silent`, it keeps every connection open without a word.
-class StallingServer {
+class StallingServer final : public testutil::PolledServer {
  public:
   StallingServer(std::chrono::milliseconds stall_after, std::chrono::milliseconds stall, bool silent = false)
-      : stall_after_(stall_after), stall_(stall), silent_(silent) {
-    auto listener = open_reuseport_socket(*parse_listen_url("tcp://127.0.0.1:0"), 4096);
-    EXPECT_TRUE(listener) << listener.error().message();
-    listener_ = std::move(*listener);
-    address_ = *bound_address(listener_.get(), Transport::tcp);
-    wake_.reset(::eventfd(0, EFD_CLOEXEC));
-    thread_ = std::thread([this] { loop(); });
+      : PolledServer("tcp://127.0.0.1:0", 10ms), stall_after_(stall_after), stall_(stall), silent_(silent) {
+    start();
   }
-  ~StallingServer() { stop(); }
+  ~StallingServer() override { stop(); }
 
-  const ListenAddress& address() const { return address_; }
-  void stop() {
-    if (!thread_.joinable()) return;
-    const uint64_t one = 1;
-    EXPECT_EQ(::write(wake_.get(), &one, sizeof one), 8);
-    thread_.join();
-  }
   uint64_t accepted() const { return accepted_; }
 
  private:
-  void loop() {
-    const auto begin = Clock::now();
-    bool stalled = false;
-    while (Clock::now() < begin + 30s) {
-      pollfd fds[2] = {{listener_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-      if (::poll(fds, 2, 10) < 0 || (fds[1].revents & POLLIN) != 0) return;
-      if (!stalled && accepted_ > 0 && Clock::now() - first_ >= stall_after_) {
-        stalled = true;
-        std::this_thread::sleep_for(stall_);
-      }
-      if ((fds[0].revents & POLLIN) != 0) accept_all();
+  void on_turn() override {
+    if (!stalled_ && accepted_ > 0 && Clock::now() - first_ >= stall_after_) {
+      stalled_ = true;
+      std::this_thread::sleep_for(stall_);
     }
   }
 
-  void accept_all() {
+  void on_readable() override {
     for (;;) {
-      Fd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+      Fd fd(::accept4(socket(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
       if (!fd) return;
       if (accepted_++ == 0) first_ = Clock::now();
       if (silent_) {
@@ -79,10 +59,7 @@ class StallingServer {
   std::chrono::milliseconds stall_after_;
   std::chrono::milliseconds stall_;
   bool silent_;
-  Fd listener_;
-  Fd wake_;
-  ListenAddress address_;
-  std::thread thread_;
+  bool stalled_ = false;
   uint64_t accepted_ = 0;
   Clock::time_point first_;
   std::vector<Fd> kept_;

@@ -3,8 +3,6 @@
 // per-worker attribution must equal what the server did; a closed port is refused.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -17,33 +15,22 @@
 #include "herdless/fd.h"
 #include "herdless/listener.h"
 #include "herdless/load/load_generator.h"
+#include "testutil/polled_server.h"
 
 namespace herdless::load {
 namespace {
 
 using namespace std::chrono_literals;
 
-class UdpServer {
+class UdpServer final : public testutil::PolledServer {
  public:
   // Answers datagram i with "worker=<i % workers> <payload>", except every `drop_every`-th
   // (i % drop_every == drop_every - 1) when drop_every > 0.
-  UdpServer(int workers, int drop_every) : workers_(workers), drop_every_(drop_every) {
-    auto socket = open_reuseport_socket(*parse_listen_url("udp://127.0.0.1:0"), 0);
-    EXPECT_TRUE(socket) << socket.error().message();
-    socket_ = std::move(*socket);
-    address_ = *bound_address(socket_.get(), Transport::udp);
-    wake_.reset(::eventfd(0, EFD_CLOEXEC));
-    thread_ = std::thread([this] { loop(); });
+  UdpServer(int workers, int drop_every) : PolledServer("udp://127.0.0.1:0"), workers_(workers), drop_every_(drop_every) {
+    start();
   }
-  ~UdpServer() { stop(); }
+  ~UdpServer() override { stop(); }
 
-  const ListenAddress& address() const { return address_; }
-  void stop() {
-    if (!thread_.joinable()) return;
-    const uint64_t one = 1;
-    EXPECT_EQ(::write(wake_.get(), &one, sizeof one), 8);
-    thread_.join();
-  }
   uint64_t received() const { return received_; }
   uint64_t dropped() const { return dropped_; }
   const std::map<int, uint64_t>& sent_per_worker() const { return sent_; }
@@ -51,21 +38,12 @@ class UdpServer {
   const std::set<std::pair<std::string, int>>& sources() const { return sources_; }
 
  private:
-  void loop() {
-    const auto give_up = std::chrono::steady_clock::now() + 30s;
-    while (std::chrono::steady_clock::now() < give_up) {
-      pollfd fds[2] = {{socket_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-      if (::poll(fds, 2, 100) < 0 || (fds[1].revents & POLLIN) != 0) return;
-      if ((fds[0].revents & POLLIN) != 0) receive_all();
-    }
-  }
-
-  void receive_all() {
+  void on_readable() override {
     char buffer[2048];
     for (;;) {
       sockaddr_in peer{};
       socklen_t length = sizeof peer;
-      const ssize_t n = ::recvfrom(socket_.get(), buffer, sizeof buffer, MSG_DONTWAIT,
+      const ssize_t n = ::recvfrom(socket(), buffer, sizeof buffer, MSG_DONTWAIT,
                                    reinterpret_cast<sockaddr*>(&peer), &length);
       if (n < 0) return;
       const uint64_t index = received_++;
@@ -80,7 +58,7 @@ class UdpServer {
       }
       const int worker = static_cast<int>(index % static_cast<uint64_t>(workers_));
       const std::string reply = "worker=" + std::to_string(worker) + " " + payload;
-      EXPECT_EQ(::sendto(socket_.get(), reply.data(), reply.size(), 0, reinterpret_cast<const sockaddr*>(&peer), length),
+      EXPECT_EQ(::sendto(socket(), reply.data(), reply.size(), 0, reinterpret_cast<const sockaddr*>(&peer), length),
                 static_cast<ssize_t>(reply.size()));
       ++sent_[worker];
     }
@@ -88,10 +66,6 @@ class UdpServer {
 
   int workers_;
   int drop_every_;
-  Fd socket_;
-  Fd wake_;
-  ListenAddress address_;
-  std::thread thread_;
   uint64_t received_ = 0;
   uint64_t dropped_ = 0;
   std::map<int, uint64_t> sent_;
