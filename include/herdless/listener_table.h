@@ -38,6 +38,8 @@ class ListenerTable {
   uint32_t queued(int slot) const;
   // Datagrams the kernel dropped on a slot's UDP sockets (receive buffer full), over groups.
   uint64_t udp_drops(int slot) const;
+  // True when some address is of `transport`.
+  bool serves(Transport transport) const;
   // The transports of the addresses, in the same order as slot_fds().
   std::vector<Transport> transports() const;
   // True when `requested` names the same addresses as this table was opened with.

@@ -144,6 +144,10 @@ uint64_t ListenerTable::udp_drops(int slot) const {
   return total;
 }
 
+bool ListenerTable::serves(Transport transport) const {
+  return std::ranges::any_of(groups_, [transport](const Group& g) { return g.requested.transport == transport; });
+}
+
 std::vector<Transport> ListenerTable::transports() const {
   std::vector<Transport> out;
   for (const Group& g : groups_) out.push_back(g.requested.transport);

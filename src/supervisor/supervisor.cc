@@ -113,9 +113,7 @@ Result<void> Supervisor::start() {
 
 void Supervisor::start_steering() {
   ServeConfig& config = options_.config;
-  const std::vector<Transport> transports = listeners_.transports();
-  const bool tcp = std::ranges::find(transports, Transport::tcp) != transports.end();
-  if (tcp && config.steer == SteerMode::hash) {
+  if (listeners_.serves(Transport::tcp) && config.steer == SteerMode::hash) {
     spdlog::info("steer hash: no eBPF program, so queued connections cannot migrate (a stalled worker's queue "
                  "waits for it)");
   }
@@ -378,8 +376,7 @@ StatsSnapshot Supervisor::snapshot() const {
   out.workers = snapshot_workers(stats_, options_.config.workers);
   out.steer = steer_mode_name(options_.config.steer);
   out.accept = accept_strategy_name(options_.config.accept);
-  const std::vector<Transport> transports = listeners_.transports();
-  const bool udp = std::ranges::find(transports, Transport::udp) != transports.end();
+  const bool udp = listeners_.serves(Transport::udp);
   if (udp) {
     out.udp_steer = udp_steer_name(options_.config.udp.mode);
     const bool per_slot = options_.config.accept == AcceptStrategy::reuseport;

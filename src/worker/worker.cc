@@ -80,10 +80,8 @@ Result<void> Worker::start() {
   service_ = make_service(service);
   for (Fd& fd : options_.listeners) acceptors_.push_back(std::make_unique<Acceptor>(*this, std::move(fd)));
   options_.listeners.clear();
-  for (const auto& acceptor : acceptors_) {
-    if (acceptor->datagram_ && !datagrams_) {
-      datagrams_ = std::make_unique<DatagramServer>(options_.service, service.message, options_.udp_max_datagram);
-    }
+  if (std::ranges::any_of(acceptors_, [](const auto& a) { return a->datagram_; })) {
+    datagrams_ = std::make_unique<DatagramServer>(options_.service, service.message, options_.udp_max_datagram);
   }
 
   auto tick = Timer::create(loop_, [this] {
