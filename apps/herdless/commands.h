@@ -9,6 +9,7 @@
 namespace herdless::cli {
 
 void add_serve_command(CLI::App& app, int& exit_code);
+void add_run_command(CLI::App& app, int& exit_code);
 void add_stats_command(CLI::App& app, int& exit_code);
 void add_load_command(CLI::App& app, int& exit_code);
 void add_bench_command(CLI::App& app, int& exit_code);

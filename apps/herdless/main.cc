@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = 0;
   herdless::cli::add_serve_command(app, exit_code);
+  herdless::cli::add_run_command(app, exit_code);
   herdless::cli::add_stats_command(app, exit_code);
   herdless::cli::add_load_command(app, exit_code);
   herdless::cli::add_bench_command(app, exit_code);

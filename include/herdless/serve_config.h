@@ -12,6 +12,7 @@
 #include "herdless/accept_strategy.h"
 #include "herdless/address.h"
 #include "herdless/error.h"
+#include "herdless/program_config.h"
 #include "herdless/steer_mode.h"
 #include "herdless/udp_steering.h"
 
@@ -47,6 +48,8 @@ struct ServeConfig {
   int accept_batch = 64;  // accepts per wake-up and listener (1 = nginx's multi_accept off)
   UdpSteering udp;        // udp:// listens: hash, or session (with the key's place)
   uint32_t udp_max_datagram = 65527;  // larger datagrams are counted as truncated, not answered (IPv6's largest)
+  // `herdless run`: every slot runs this program instead of a built-in worker.
+  std::optional<ProgramConfig> program;
 };
 
 // One "key = value" as given by a flag or a config file entry, before validation.
@@ -62,9 +65,17 @@ ServeConfig default_serve_config();
 // Reads a TOML file into settings; unknown keys and wrong types are errors.
 Result<Settings> read_config_file(const std::string& path);
 
+// Which command the settings are for: `serve` runs built-in workers, `run` a program per slot.
+enum class Subcommand { serve, run };
+
 // Applies `file` then `flags` to the defaults and validates. Within one source, the first
-// "listen" replaces the inherited list and later ones add to it.
-Result<ServeConfig> resolve_serve_config(const Settings& file, const Settings& flags);
+// "listen" (or "command") replaces the inherited list and later ones add to it. Under `run`,
+// a setting only built-in workers use (service, message, max-conns, ...) is an error, and a
+// command is required; under `serve`, the run settings are errors.
+Result<ServeConfig> resolve_config(const Settings& file, const Settings& flags, Subcommand subcommand);
+inline Result<ServeConfig> resolve_serve_config(const Settings& file, const Settings& flags) {
+  return resolve_config(file, flags, Subcommand::serve);
+}
 
 // "hello\\n" -> "hello" + newline; also \\r, \\t, \\\\.
 std::string expand_escapes(std::string_view text);

@@ -14,6 +14,16 @@
 
 namespace herdless {
 
+// `herdless run`: what herdless knows of a slot's program, all of it from outside the program.
+struct ProgramSnapshot {
+  uint64_t generation = 0;  // bumped by every reload
+  bool ready = false;       // the slot's newest program said READY=1, accepted, or timed out
+  std::string last_exit;    // how the slot's last program ended ("exited with code 1", ...)
+  uint32_t queued = 0;      // connections waiting in its accept queues (TCP_INFO)
+  uint64_t accepted = 0;    // connections taken from its queues
+  int64_t open = -1;        // accepted and still open (-1: not known without kernel accounting)
+};
+
 struct WorkerSnapshot {
   int id = 0;
   int pid = 0;
@@ -34,11 +44,13 @@ struct WorkerSnapshot {
   uint64_t udp_rx_dropped = 0;  // dropped by the kernel: the slot's receive buffers were full
   uint64_t udp_tx_dropped = 0;  // replies the socket did not take
   std::optional<SteerCounters> udp_steer;  // present when the eBPF program steers UDP
+  std::optional<ProgramSnapshot> program;  // present under `herdless run`
 };
 
 struct StatsSnapshot {
   std::vector<std::string> listeners;  // bound URLs
-  std::string mode;                    // "process" or "thread"
+  std::string mode;                    // "process", "thread", or "program" (herdless run)
+  std::vector<std::string> command;    // herdless run: the program's command line
   std::string steer = "hash";          // steering policy in force
   std::string accept = "reuseport";    // accept strategy
   std::string udp_steer;               // UDP steering ("hash", "session"); empty: no udp:// listens

@@ -9,10 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "herdless/accept_probe.h"
 #include "herdless/admin_server.h"
 #include "herdless/event_loop.h"
 #include "herdless/inheritance.h"
 #include "herdless/listener_table.h"
+#include "herdless/program_channels.h"
 #include "herdless/serve_config.h"
 #include "herdless/shared_mutex.h"
 #include "herdless/steering_program.h"
@@ -46,11 +48,25 @@ class Supervisor {
     int64_t started_ns = 0;
     bool retiring = false;  // an old generation's worker, draining after a reload
     Fd channel;             // the supervisor's end of the worker's channel
+    // herdless run: the program's notify socket and output; null for built-in workers.
+    std::unique_ptr<ProgramChannels> program;
+    std::string program_name;  // the command's first word, for log lines
+    uint64_t generation = 0;
+    bool ready = true;           // a program: said READY=1, accepted, or its ready-timeout passed
+    int64_t stop_sent_ns = 0;    // a program asked to stop (its stop signal) at this time; 0: not yet
+    bool killed = false;         // a program SIGKILLed after --drain-timeout
   };
   struct SlotState {
     int64_t backoff_ms = 0;
     std::unique_ptr<Timer> restart_timer;
     bool rescued = false;  // out of selection, its old listener shut down, waiting for the worker
+    // herdless run: what the kernel tells of the slot (kernel_load.cc) and its last exit.
+    std::string last_exit;
+    bool ever_ready = false;  // some program of the slot became ready
+    int exits_unready = 0;    // programs of the slot that exited before any was ready
+    uint64_t accepted_total = 0;  // connections taken from its queues so far
+    uint32_t queued = 0;
+    int64_t open = -1;            // accepted and still open (-1: unknown, no kernel accounting)
   };
 
   explicit Supervisor(SupervisorOptions options, EventLoop loop);
@@ -78,6 +94,17 @@ class Supervisor {
   void check_stalls();
   void rescue(int slot, int64_t heartbeat_age_ms, uint32_t queued);
   void readmit(int slot);
+  // herdless run (supervisor_programs.cc).
+  bool runs_programs() const { return options_.config.program.has_value(); }
+  Result<void> start_programs();
+  void spawn_program(int slot);
+  void stop_handle(Handle& handle);
+  void program_tick();
+  void check_readiness(Handle& handle, const ServingProbe& probe);
+  void retire_superseded(int slot);
+  void rescue_program(int slot, int64_t progress_age_ms, uint32_t queued);
+  // Kernel-side load of program slots, written into the steering state (kernel_load.cc).
+  void sample_slots();
 
   SupervisorOptions options_;
   EventLoop loop_;
@@ -98,6 +125,13 @@ class Supervisor {
   std::optional<Inherited> inherited_;  // what an upgrade handed over, until adopted
   std::string exec_path_;               // this binary, resolved at start
   pid_t upgrade_pid_ = 0;               // the new supervisor of an upgrade in progress
+  // herdless run.
+  uint64_t generation_ = 1;  // bumped by every reload
+  uint64_t launches_ = 0;    // programs started, for unique notify socket names
+  std::unique_ptr<Timer> program_timer_;
+  std::unique_ptr<Timer> sample_timer_;
+  bool takeover_pending_ = false;
+  int exit_code_ = 0;  // 1 when herdless gave up (a program that cannot start)  // an upgrade: tell the parent once every program is ready
 };
 
 }  // namespace herdless

@@ -3,7 +3,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
+#include <span>
 #include <fstream>
 #include <toml++/toml.h>
 
@@ -20,7 +22,19 @@ constexpr std::string_view kKeys[] = {"listen",  "workers",       "mode",       
                                       "drain-timeout", "admin",   "steer",         "stall-threshold",
                                       "pin-workers", "stall-timeout", "pid-file", "accept", "accept-batch",
                                       "http-body",   "http-max-body", "udp-steer", "udp-session-key",
-                                      "udp-max-datagram"};
+                                      "udp-max-datagram", "command", "stop-signal", "ready-timeout",
+                                      "fd-env", "output"};
+
+// Settings of the built-in workers only: `herdless run` cannot apply them to a program.
+constexpr std::string_view kServeOnlyKeys[] = {"service",   "message",      "http-body",  "http-max-body",
+                                               "idle-timeout", "max-conns", "mode",       "accept",
+                                               "accept-batch", "udp-max-datagram"};
+// Settings of `herdless run` only.
+constexpr std::string_view kRunOnlyKeys[] = {"command", "stop-signal", "ready-timeout", "fd-env", "output"};
+
+bool one_of(std::string_view key, std::span<const std::string_view> keys) {
+  return std::ranges::find(keys, key) != keys.end();
+}
 
 bool known_key(std::string_view key) {
   for (std::string_view k : kKeys) {
@@ -71,7 +85,41 @@ std::chrono::milliseconds& duration_setting(ServeConfig& config, std::string_vie
   return config.stall_timeout;
 }
 
-Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced) {
+// The `herdless run` settings.
+Result<void> apply_program(ProgramConfig& program, const Setting& s, bool& command_replaced) {
+  if (s.key == "command") {
+    if (!command_replaced) program.command.clear();
+    command_replaced = true;
+    program.command.push_back(s.value);
+  } else if (s.key == "stop-signal") {
+    auto sig = parse_signal(s.value);
+    if (!sig) return std::unexpected(sig.error());
+    program.stop_signal = *sig;
+  } else if (s.key == "ready-timeout") {
+    auto d = parse_positive_duration(s);
+    if (!d) return std::unexpected(d.error());
+    program.ready_timeout = *d;
+  } else if (s.key == "fd-env") {
+    auto conventions = parse_fd_conventions(s.value);
+    if (!conventions) return std::unexpected(conventions.error());
+    program.conventions = *conventions;
+  } else if (s.key == "output") {
+    if (s.value == "prefix") program.output = ProgramOutput::prefix;
+    else if (s.value == "inherit") program.output = ProgramOutput::inherit;
+    else return input_error("invalid output", "'" + s.value + "' (want prefix or inherit)");
+  }
+  return {};
+}
+
+Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced, bool& command_replaced) {
+  if (one_of(s.key, kRunOnlyKeys)) {
+    if (!config.program) return input_error("unknown setting", "'" + s.key + "' (only herdless run takes it)");
+    return apply_program(*config.program, s, command_replaced);
+  }
+  if (config.program && one_of(s.key, kServeOnlyKeys)) {
+    return input_error(s.key + " does not apply to herdless run:",
+                       "it configures herdless's built-in workers, and run cannot see inside a program");
+  }
   if (s.key == "listen") {
     auto address = parse_listen_url(s.value);
     if (!address) return std::unexpected(address.error());
@@ -216,10 +264,12 @@ Result<Settings> read_config_file(const std::string& path) {
     const std::string name(key.str());
     if (!known_key(name)) return input_error("invalid config file", path + ": unknown setting '" + name + "'");
     if (const toml::array* list = node.as_array()) {
-      if (name != "listen") return input_error("invalid config file", path + ": '" + name + "' takes one value");
+      if (name != "listen" && name != "command") {
+        return input_error("invalid config file", path + ": '" + name + "' takes one value");
+      }
       for (const toml::node& item : *list) {
         auto text = item.value<std::string>();
-        if (!text) return input_error("invalid config file", path + ": 'listen' entries must be strings");
+        if (!text) return input_error("invalid config file", path + ": '" + name + "' entries must be strings");
         settings.push_back(Setting{name, *text});
       }
       continue;
@@ -231,18 +281,23 @@ Result<Settings> read_config_file(const std::string& path) {
   return settings;
 }
 
-Result<ServeConfig> resolve_serve_config(const Settings& file, const Settings& flags) {
+Result<ServeConfig> resolve_config(const Settings& file, const Settings& flags, Subcommand subcommand) {
   ServeConfig config = default_serve_config();
+  if (subcommand == Subcommand::run) config.program.emplace();
   bool udp_steer_given = false;
   for (const Settings* source : {&file, &flags}) {
     bool listen_replaced = false;
+    bool command_replaced = false;
     for (const Setting& s : *source) {
-      auto applied = apply(config, s, listen_replaced);
+      auto applied = apply(config, s, listen_replaced, command_replaced);
       if (!applied) return std::unexpected(applied.error());
       udp_steer_given = udp_steer_given || s.key == "udp-steer";
     }
   }
   if (auto checked = check_combination(config, udp_steer_given); !checked) return std::unexpected(checked.error());
+  if (config.program && config.program->command.empty()) {
+    return input_error("no command:", "herdless run [flags] -- COMMAND [ARG...] (or command = [...] in the config file)");
+  }
   return config;
 }
 

@@ -49,6 +49,7 @@ nlohmann::json to_json(const StatsSnapshot& snapshot) {
   out["steer"] = snapshot.steer;
   out["accept"] = snapshot.accept;
   if (!snapshot.udp_steer.empty()) out["udp_steer"] = snapshot.udp_steer;
+  if (!snapshot.command.empty()) out["command"] = snapshot.command;
   out["listeners"] = nlohmann::json::array();
   for (const std::string& url : snapshot.listeners) out["listeners"].push_back({{"url", url}});
   out["workers"] = nlohmann::json::array();
@@ -66,6 +67,12 @@ nlohmann::json to_json(const StatsSnapshot& snapshot) {
                               {"heartbeat_age_ms", w.heartbeat_age_ms}});
     nlohmann::json& worker = out["workers"].back();
     if (w.steer) worker["steer"] = steer_json(*w.steer, false);
+    if (w.program) {
+      worker["program"] = {{"generation", w.program->generation}, {"ready", w.program->ready},
+                           {"last_exit", w.program->last_exit}, {"queued", w.program->queued},
+                           {"accepted", w.program->accepted}};
+      if (w.program->open >= 0) worker["program"]["open"] = w.program->open;
+    }
     if (!snapshot.udp_steer.empty()) {
       worker["udp"] = {{"datagrams_in", w.datagrams_in},
                        {"datagrams_out", w.datagrams_out},
@@ -77,6 +84,41 @@ nlohmann::json to_json(const StatsSnapshot& snapshot) {
   }
   return out;
 }
+
+namespace {
+
+// `herdless run`: per slot, its program's state and the kernel's view of its queue.
+void render_program_metrics(const StatsSnapshot& snapshot, std::string& out) {
+  struct Metric {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*get)(const ProgramSnapshot&);
+  };
+  static const Metric metrics[] = {
+      {"herdless_program_generation", "gauge", "Generation of the slot's newest program (bumped by every reload).",
+       [](const ProgramSnapshot& p) { return static_cast<double>(p.generation); }},
+      {"herdless_program_ready", "gauge", "1 when the slot's newest program is ready.",
+       [](const ProgramSnapshot& p) { return p.ready ? 1.0 : 0.0; }},
+      {"herdless_program_queued_connections", "gauge", "Connections waiting in the slot's accept queues.",
+       [](const ProgramSnapshot& p) { return static_cast<double>(p.queued); }},
+      {"herdless_program_accepted_total", "counter", "Connections the slot's programs took from its queues.",
+       [](const ProgramSnapshot& p) { return static_cast<double>(p.accepted); }},
+      {"herdless_program_open_connections", "gauge", "Connections the slot's programs accepted and still hold.",
+       [](const ProgramSnapshot& p) { return static_cast<double>(p.open); }},
+  };
+  for (const Metric& m : metrics) {
+    bool header = false;
+    for (const WorkerSnapshot& w : snapshot.workers) {
+      if (!w.program || (m.get == metrics[4].get && w.program->open < 0)) continue;
+      if (!header) out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", m.name, m.help, m.name, m.type);
+      header = true;
+      out += fmt::format("{}{{worker=\"{}\"}} {}\n", m.name, w.id, m.get(*w.program));
+    }
+  }
+}
+
+}  // namespace
 
 std::string to_prometheus(const StatsSnapshot& snapshot) {
   struct Metric {
@@ -126,6 +168,7 @@ std::string to_prometheus(const StatsSnapshot& snapshot) {
     }
   };
   for (const Metric& m : metrics) render(m);
+  if (!snapshot.command.empty()) render_program_metrics(snapshot, out);
   if (!snapshot.udp_steer.empty()) {
     for (const Metric& m : udp_metrics) render(m);
   }

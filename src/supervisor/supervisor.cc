@@ -18,6 +18,7 @@ namespace {
 constexpr size_t kMaxSlots = 1024;
 constexpr int64_t kCrashLoopWindowNs = 1'000'000'000;  // died within 1s of starting
 constexpr int64_t kMaxBackoffMs = 5'000;
+constexpr int kGiveUpAfter = 3;  // herdless run: exits of a slot's program before it was ever ready
 
 sigset_t handled_signals() {
   sigset_t set;
@@ -108,6 +109,7 @@ Result<void> Supervisor::start() {
     const auto period = std::clamp(config.stall_timeout / 5, std::chrono::milliseconds(10), std::chrono::milliseconds(100));
     stall_timer_->arm(period, period);
   }
+  if (runs_programs()) return start_programs();
   return {};
 }
 
@@ -139,19 +141,30 @@ int Supervisor::run() {
                               : config.udp.mode == UdpSteer::session
                                   ? "session, key " + session_key_text(config.udp.key)
                                   : std::string("hash");
-    spdlog::info("listening on {} with {} workers ({} mode, service {}, steer {}, accept {})", address.url(),
-                 config.workers, mode_name(config.mode), service_name(config.service), steer,
-                 accept_strategy_name(config.accept));
+    if (runs_programs()) {
+      spdlog::info("listening on {} with {} programs (steer {}, fd-env {})", address.url(), config.workers, steer,
+                   fd_conventions_text(config.program->conventions));
+    } else {
+      spdlog::info("listening on {} with {} workers ({} mode, service {}, steer {}, accept {})", address.url(),
+                   config.workers, mode_name(config.mode), service_name(config.service), steer,
+                   accept_strategy_name(config.accept));
+    }
   }
   if (admin_) spdlog::info("admin on http://{} (GET /stats, /metrics)", admin_->address().host_port());
   resize_slots();
   write_pid_file();
   for (int slot = 0; slot < config.workers; ++slot) spawn(slot);
-  take_over_from_parent();
+  // Programs may need seconds to start: the old supervisor of an upgrade drains only once
+  // every new program is ready (program_tick()).
+  if (runs_programs() && inherited_) {
+    takeover_pending_ = true;
+  } else {
+    take_over_from_parent();
+  }
   loop_.run();
   remove_pid_file();
   spdlog::info("stopped");
-  return 0;
+  return exit_code_;
 }
 
 int Supervisor::socket_slots(const ServeConfig& config) const {
@@ -172,6 +185,10 @@ void Supervisor::resize_slots() {
 
 void Supervisor::spawn(int slot) {
   if (stopping_ || slot >= options_.config.workers) return;
+  if (runs_programs()) {
+    spawn_program(slot);
+    return;
+  }
   LaunchSpec spec;
   spec.slot = slot;
   spec.listen_fds = listeners_.slot_fds(options_.config.accept == AcceptStrategy::reuseport ? slot : 0);
@@ -197,7 +214,12 @@ void Supervisor::spawn(int slot) {
     schedule_restart(slot);
     return;
   }
-  handles_.push_back(Handle{slot, std::move(*worker), monotonic_ns(), false, std::move(channel->first)});
+  Handle handle;
+  handle.slot = slot;
+  handle.worker = std::move(*worker);
+  handle.started_ns = monotonic_ns();
+  handle.channel = std::move(channel->first);
+  handles_.push_back(std::move(handle));
   readmit(slot);  // a new worker starts on the slot's current sockets
 }
 
@@ -253,8 +275,16 @@ void Supervisor::reap_threads() {
 void Supervisor::on_worker_exit(size_t index, const std::string& how) {
   Handle handle = std::move(handles_[index]);
   handles_.erase(handles_.begin() + static_cast<std::ptrdiff_t>(index));
+  if (handle.program && static_cast<size_t>(handle.slot) < slots_.size()) {
+    slots_[static_cast<size_t>(handle.slot)].last_exit = how;
+  }
   if (stopping_ || handle.retiring) {
-    spdlog::debug("worker {} (pid {}) {} after draining", handle.slot, handle.worker->pid(), how);
+    if (handle.program) {
+      spdlog::info("worker {} (pid {}, generation {}) {} after its stop", handle.slot, handle.worker->pid(),
+                   handle.generation, how);
+    } else {
+      spdlog::debug("worker {} (pid {}) {} after draining", handle.slot, handle.worker->pid(), how);
+    }
     return;
   }
   if (handle.slot >= options_.config.workers) return;
@@ -268,6 +298,14 @@ void Supervisor::on_worker_exit(size_t index, const std::string& how) {
     state.backoff_ms = state.backoff_ms == 0 ? 100 : std::min(state.backoff_ms * 2, kMaxBackoffMs);
   } else {
     state.backoff_ms = 0;
+  }
+  if (handle.program && !state.ever_ready && ++state.exits_unready >= kGiveUpAfter) {
+    // It never started: restarting it forever would only repeat this line.
+    spdlog::error("worker {}: '{}' ended {} times without ever becoming ready (last: {}); giving up",
+                  handle.slot, handle.program_name, state.exits_unready, how);
+    exit_code_ = 1;
+    begin_stop();
+    return;
   }
   spdlog::warn("worker {} (pid {}) {}; restarting{}", handle.slot, handle.worker->pid(), how,
                state.backoff_ms > 0 ? " in " + std::to_string(state.backoff_ms) + "ms" : "");
@@ -294,7 +332,13 @@ void Supervisor::reload() {
     }
     file = std::move(*read);
   }
-  auto config = resolve_serve_config(file, options_.flags);
+  auto config = resolve_config(file, options_.flags, runs_programs() ? Subcommand::run : Subcommand::serve);
+  if (config && config->program) {
+    if (auto found = resolve_command(config->program->command.front()); !found) {
+      spdlog::error("reload rejected: {}", found.error().message());
+      return;
+    }
+  }
   if (!config) {
     spdlog::error("reload rejected: {}", config.error().message());
     return;
@@ -349,8 +393,14 @@ void Supervisor::reload() {
     state.backoff_ms = 0;
   }
   resize_slots();
+  ++generation_;
   for (int slot = 0; slot < options_.config.workers; ++slot) spawn(slot);
-  for (size_t i : old) handles_[i].worker->stop();
+  for (size_t i : old) {
+    // A program of the old generation stops once its slot's new program is ready (so one
+    // that needs seconds to start costs nothing); one whose slot is gone stops now.
+    if (handles_[i].program && handles_[i].slot < options_.config.workers) continue;
+    stop_handle(handles_[i]);
+  }
   spdlog::info("reloaded: {} workers on {} address(es)", options_.config.workers, options_.config.listen.size());
 }
 
@@ -358,7 +408,7 @@ void Supervisor::begin_stop() {
   if (stopping_) return;
   stopping_ = true;
   spdlog::info("stopping: draining {} workers (up to {}ms)", handles_.size(), options_.config.drain_timeout.count());
-  for (Handle& h : handles_) h.worker->stop();
+  for (Handle& h : handles_) stop_handle(h);
   listeners_ = ListenerTable();  // the workers hold the sockets until their final accept
   if (admin_) admin_.reset();
   kill_timer_->arm(options_.config.drain_timeout + std::chrono::milliseconds(1000));
@@ -382,6 +432,30 @@ StatsSnapshot Supervisor::snapshot() const {
     const bool per_slot = options_.config.accept == AcceptStrategy::reuseport;
     for (WorkerSnapshot& w : out.workers) {
       if (per_slot || w.id == 0) w.udp_rx_dropped = listeners_.udp_drops(per_slot ? w.id : 0);
+    }
+  }
+  if (runs_programs()) {
+    out.mode = "program";
+    out.command = options_.config.program->command;
+    const int64_t now = monotonic_ns();
+    for (WorkerSnapshot& w : out.workers) {
+      if (static_cast<size_t>(w.id) >= slots_.size()) continue;
+      const SlotState& state = slots_[static_cast<size_t>(w.id)];
+      ProgramSnapshot program;
+      program.last_exit = state.last_exit;
+      program.queued = listeners_.queued(w.id);
+      program.accepted = state.accepted_total;
+      program.open = state.open;
+      for (const Handle& h : handles_) {
+        if (h.slot != w.id || !h.program || h.stop_sent_ns != 0 || h.generation < program.generation) continue;
+        program.generation = h.generation;
+        program.ready = h.ready;
+      }
+      w.accepted = program.accepted;
+      w.active = program.open >= 0 ? program.open : 0;
+      // A program has no heartbeat: the age of its last accept progress stands in for it.
+      w.heartbeat_age_ms = steering_ ? (now - static_cast<int64_t>(steering_->slot_state(w.id)->progress_ns)) / 1'000'000 : -1;
+      w.program = program;
     }
   }
   if (steering_) {

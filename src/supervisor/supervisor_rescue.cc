@@ -5,6 +5,7 @@
 // the worker's heartbeat is fresh again the slot rejoins selection.
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <spdlog/spdlog.h>
 
 #include "herdless/fd_passing.h"
@@ -18,6 +19,23 @@ void Supervisor::check_stalls() {
   if (stopping_ || !steering_ || options_.config.steer == SteerMode::hash) return;
   const int64_t now = monotonic_ns();
   const ServeConfig& config = options_.config;
+  if (runs_programs()) {
+    // A program publishes nothing: its accept progress is what sample_slots() read from
+    // the kernel. A program still starting is not rescued (it has not accepted yet).
+    for (int slot = 0; slot < config.workers && static_cast<size_t>(slot) < slots_.size(); ++slot) {
+      const bool ready = std::ranges::any_of(handles_, [slot](const Handle& h) {
+        return h.slot == slot && h.program && h.ready && h.stop_sent_ns == 0;
+      });
+      if (!ready) continue;
+      const herdless_slot* state = steering_->slot_state(slot);
+      const int64_t progress = static_cast<int64_t>(state->progress_ns);
+      const int64_t age_ms = progress == 0 ? 0 : (now - progress) / 1'000'000;
+      if (age_ms <= config.stall_timeout.count()) continue;
+      const uint32_t queued = listeners_.queued(slot);
+      if (queued > 0) rescue_program(slot, age_ms, queued);
+    }
+    return;
+  }
   for (int slot = 0; slot < config.workers && static_cast<size_t>(slot) < slots_.size(); ++slot) {
     const WorkerCounters& counters = stats_.slot(static_cast<size_t>(slot));
     const int64_t beat = counters.heartbeat_ns.load(std::memory_order_relaxed);

@@ -1,0 +1,150 @@
+// serving_evidence(): /proc/PID/task/*/children for the process tree; per process,
+// /proc/PID/fd for socket inodes, /proc/PID/task/*/syscall for a blocked accept,
+// /proc/PID/fdinfo of its epoll descriptors for registered listeners, and
+// /proc/PID/net/tcp{,6} for accepted connections on our ports.
+#include "herdless/accept_probe.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+namespace herdless {
+namespace {
+
+std::vector<std::string> entries(const std::string& path) {
+  std::vector<std::string> out;
+  DIR* dir = ::opendir(path.c_str());
+  if (dir == nullptr) return out;
+  while (dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] != '.') out.emplace_back(e->d_name);
+  }
+  ::closedir(dir);
+  return out;
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task/";
+  for (const std::string& tid : entries(tasks)) {
+    std::ifstream in(tasks + tid + "/children");
+    pid_t child = 0;
+    while (in >> child) out.push_back(child);
+  }
+  return out;
+}
+
+struct ProcessFds {
+  std::map<int, uint64_t> sockets;  // fd -> socket inode
+  std::vector<int> epolls;          // fds that are epoll instances
+};
+
+ProcessFds read_fds(pid_t pid) {
+  ProcessFds out;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd/";
+  char target[64];
+  for (const std::string& name : entries(dir)) {
+    const ssize_t n = ::readlink((dir + name).c_str(), target, sizeof target - 1);
+    if (n <= 0) continue;
+    target[n] = '\0';
+    const int fd = std::atoi(name.c_str());
+    unsigned long long inode = 0;
+    if (std::sscanf(target, "socket:[%llu]", &inode) == 1) out.sockets[fd] = inode;
+    else if (std::strcmp(target, "anon_inode:[eventpoll]") == 0) out.epolls.push_back(fd);
+  }
+  return out;
+}
+
+bool listener_at(const ProcessFds& fds, long fd, const ServingProbe& probe) {
+  const auto it = fds.sockets.find(static_cast<int>(fd));
+  return it != fds.sockets.end() && probe.listener_inodes.contains(it->second);
+}
+
+// A thread blocked in accept()/accept4() on a listener: "<nr> <arg0 in hex> ...".
+bool blocked_in_accept(pid_t pid, const ProcessFds& fds, const ServingProbe& probe) {
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task/";
+  for (const std::string& tid : entries(tasks)) {
+    std::ifstream in(tasks + tid + "/syscall");
+    long nr = -1;
+    std::string arg0;
+    if (!(in >> nr >> arg0)) continue;
+    if (nr != SYS_accept && nr != SYS_accept4) continue;
+    if (listener_at(fds, std::strtol(arg0.c_str(), nullptr, 16), probe)) return true;
+  }
+  return false;
+}
+
+// A listener in one of its epoll sets: fdinfo lines "tfd:        3 events: ...".
+bool polls_listener(pid_t pid, const ProcessFds& fds, const ServingProbe& probe) {
+  for (int epoll : fds.epolls) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/fdinfo/" + std::to_string(epoll));
+    std::string line;
+    while (std::getline(in, line)) {
+      long fd = -1;
+      if (std::sscanf(line.c_str(), "tfd: %ld", &fd) == 1 && listener_at(fds, fd, probe)) return true;
+    }
+  }
+  return false;
+}
+
+// Lines of /proc/net/tcp: "sl local_address rem_address st ... uid timeout inode".
+bool table_has(const std::string& path, const std::set<uint64_t>& inodes, const std::vector<uint16_t>& ports) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout;
+    unsigned long long inode = 0;
+    if (!(fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode)) {
+      continue;
+    }
+    if (state == "0A" || inode == 0 || !inodes.contains(inode)) continue;  // 0A: LISTEN
+    const size_t colon = local.rfind(':');
+    if (colon == std::string::npos) continue;
+    const auto port = static_cast<uint16_t>(std::strtoul(local.c_str() + colon + 1, nullptr, 16));
+    if (std::ranges::find(ports, port) != ports.end()) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::set<uint64_t> socket_inodes_of(const std::vector<int>& fds) {
+  std::set<uint64_t> out;
+  for (int fd : fds) {
+    struct stat st{};
+    if (::fstat(fd, &st) == 0) out.insert(st.st_ino);
+  }
+  return out;
+}
+
+const char* serving_evidence(pid_t root, const ServingProbe& probe) {
+  std::set<uint64_t> held;
+  std::vector<pid_t> todo{root};
+  for (size_t i = 0; i < todo.size() && i < 4096; ++i) {
+    const ProcessFds fds = read_fds(todo[i]);
+    if (blocked_in_accept(todo[i], fds, probe)) return "waits in accept()";
+    if (polls_listener(todo[i], fds, probe)) return "polls its listener";
+    for (const auto& [fd, inode] : fds.sockets) {
+      if (!probe.listener_inodes.contains(inode)) held.insert(inode);
+    }
+    for (pid_t child : children_of(todo[i])) todo.push_back(child);
+  }
+  if (held.empty() || probe.ports.empty()) return nullptr;
+  const std::string net = "/proc/" + std::to_string(root) + "/net/";
+  if (table_has(net + "tcp", held, probe.ports) || table_has(net + "tcp6", held, probe.ports)) {
+    return "accepted a connection";
+  }
+  return nullptr;
+}
+
+}  // namespace herdless

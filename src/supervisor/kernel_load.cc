@@ -1,0 +1,41 @@
+// Supervisor: the load of program slots, read from the kernel. A program publishes nothing,
+// so every few milliseconds the supervisor reads each slot's accept-queue length (TCP_INFO
+// on its own copy of the listener) and writes the slot state the steering program reads,
+// with the same meaning a built-in worker gives it: `progress_ns` moves when the queue was
+// found empty or connections left it since the last sample; `pending` (steered - mark -
+// accepted_since) equals what waits in the queue. A program that stops accepting while
+// connections wait (stopped, or its event loop blocked) thus shows no progress and is
+// passed over after --stall-threshold, exactly like a stalled worker.
+#include <algorithm>
+
+#include "herdless/supervisor.h"
+
+namespace herdless {
+
+void Supervisor::sample_slots() {
+  if (!steering_ || stopping_) return;
+  const uint64_t now = static_cast<uint64_t>(monotonic_ns());
+  for (int slot = 0; slot < options_.config.workers && static_cast<size_t>(slot) < slots_.size(); ++slot) {
+    SlotState& state = slots_[static_cast<size_t>(slot)];
+    herdless_slot* s = steering_->slot_state(slot);
+    const uint32_t queued = listeners_.queued(slot);
+    const uint64_t steered = __atomic_load_n(&s->steered, __ATOMIC_RELAXED);
+    // Connections that left the queue: steered here minus what still waits. (The few
+    // handshakes in flight between selection and the queue only delay this by a sample.)
+    const uint64_t accepted = steered > queued ? steered - queued : 0;
+    s->heartbeat_ns = now;  // a program's loop is not visible: its accepts are the signal
+    if (queued == 0) {
+      s->steered_mark = steered;
+      s->accepted_since = 0;
+      s->progress_ns = now;
+    } else {
+      if (accepted > state.accepted_total) s->progress_ns = now;
+      const uint64_t since_mark = steered > s->steered_mark ? steered - s->steered_mark : 0;
+      s->accepted_since = since_mark > queued ? since_mark - queued : 0;
+    }
+    state.accepted_total = std::max(state.accepted_total, accepted);
+    state.queued = queued;
+  }
+}
+
+}  // namespace herdless

@@ -1,0 +1,210 @@
+// Supervisor: `herdless run`. Each slot holds a user's program started on the slot's sockets
+// (program_launcher.cc). A program is ready when it says READY=1 on its notify socket, when
+// it (or a process it forked) first accepts, or after --ready-timeout. A reload starts the
+// new generation at once and stops a slot's old program only when the slot's new one is
+// ready; a stopped program gets its stop signal, then SIGKILL (its whole process group)
+// after --drain-timeout. A stalled program's queue migrates to the others and a replacement
+// takes the slot on a fresh socket while the stalled one is asked to stop.
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "herdless/accept_probe.h"
+#include "herdless/listener.h"
+#include "herdless/program_launcher.h"
+#include "herdless/supervisor.h"
+
+namespace herdless {
+namespace {
+
+constexpr auto kProgramTick = std::chrono::milliseconds(50);
+
+// LISTEN_FDNAMES allows no ':': "tcp://[::1]:8080" -> "tcp-[--1]-8080".
+std::string fd_name(const ListenAddress& address) {
+  // Character by character: GCC 12 -O2 misreads std::string::replace here (-Wrestrict).
+  const std::string url = address.url();
+  std::string name;
+  for (size_t i = 0; i < url.size(); ++i) {
+    if (url.compare(i, 3, "://") == 0) {
+      name += '-';
+      i += 2;
+    } else {
+      name += url[i] == ':' ? '-' : url[i];
+    }
+  }
+  return name;
+}
+
+}  // namespace
+
+Result<void> Supervisor::start_programs() {
+  auto tick = Timer::create(loop_, [this] { program_tick(); });
+  if (!tick) return std::unexpected(tick.error());
+  program_timer_ = std::move(*tick);
+  program_timer_->arm(kProgramTick, kProgramTick);
+  if (steering_ && options_.config.steer != SteerMode::hash) {
+    auto sample = Timer::create(loop_, [this] { sample_slots(); });
+    if (!sample) return std::unexpected(sample.error());
+    sample_timer_ = std::move(*sample);
+    // Ten samples per stall threshold, so a stall is seen within ~1.1 thresholds.
+    const auto period = std::clamp(options_.config.stall_threshold / 10, std::chrono::milliseconds(2),
+                                   std::chrono::milliseconds(50));
+    sample_timer_->arm(period, period);
+  }
+  return {};
+}
+
+void Supervisor::spawn_program(int slot) {
+  const ServeConfig& config = options_.config;
+  const ProgramConfig& program = *config.program;
+  const std::string tag = fmt::format("{}/{}/{}", slot, generation_, ++launches_);
+  auto channels = ProgramChannels::create(loop_, tag, program.output == ProgramOutput::prefix);
+  if (!channels) {
+    spdlog::error("cannot start worker {}: {}", slot, channels.error().message());
+    schedule_restart(slot);
+    return;
+  }
+  ProgramLaunch launch;
+  launch.slot = slot;
+  launch.workers = config.workers;
+  launch.listen_fds = listeners_.slot_fds(slot);
+  for (const ListenAddress& address : listeners_.bound_addresses()) launch.fd_names.push_back(fd_name(address));
+  launch.program = &program;
+  launch.notify_socket = (*channels)->notify_address();
+  launch.stdout_fd = (*channels)->child_stdout();
+  launch.stderr_fd = (*channels)->child_stderr();
+  if (config.pin_workers) {
+    const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+    launch.pin_cpu = cpus > 0 ? slot % static_cast<int>(cpus) : -1;
+  }
+  auto worker = launch_program(launch);
+  (*channels)->close_child_ends();
+  if (!worker) {
+    spdlog::error("cannot start worker {}: {}", slot, worker.error().message());
+    schedule_restart(slot);
+    return;
+  }
+  const pid_t pid = (*worker)->pid();
+  (*channels)->set_prefix(fmt::format("[w{} {}] ", slot, pid));
+  Handle handle;
+  handle.slot = slot;
+  handle.worker = std::move(*worker);
+  handle.started_ns = monotonic_ns();
+  handle.program = std::move(*channels);
+  handle.generation = generation_;
+  handle.program_name = program.command.front();
+  handle.ready = false;
+  handles_.push_back(std::move(handle));
+  stats_.slot(static_cast<size_t>(slot)).pid.store(pid, std::memory_order_relaxed);
+  spdlog::debug("worker {}: started pid {} (generation {})", slot, pid, generation_);
+  // In selection at once: until it accepts, the steering program sees its queue stand still
+  // and passes it over after --stall-threshold.
+  readmit(slot);
+}
+
+void Supervisor::stop_handle(Handle& handle) {
+  if (handle.stop_sent_ns != 0) return;
+  handle.retiring = true;
+  handle.stop_sent_ns = monotonic_ns();
+  handle.worker->stop();
+}
+
+void Supervisor::program_tick() {
+  const int64_t now = monotonic_ns();
+  ServingProbe probe;
+  bool probed = false;
+  std::vector<int> became_ready;
+  for (Handle& h : handles_) {
+    if (!h.program) continue;
+    if (!h.ready && h.stop_sent_ns == 0) {
+      if (!probed) {
+        probed = true;
+        for (const ListenAddress& address : listeners_.bound_addresses()) {
+          if (address.transport == Transport::tcp) probe.ports.push_back(address.port());
+        }
+        for (int slot = 0; slot < listeners_.slots(); ++slot) probe.listener_inodes.merge(socket_inodes_of(listeners_.slot_fds(slot)));
+      }
+      check_readiness(h, probe);
+      if (h.ready) became_ready.push_back(h.slot);
+    }
+    const int64_t drain_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.config.drain_timeout).count();
+    if (h.stop_sent_ns != 0 && !h.killed && now - h.stop_sent_ns > drain_ns) {
+      spdlog::warn("worker {} (pid {}, generation {}) did not stop within {}ms of its stop signal; killing it", h.slot,
+                   h.worker->pid(), h.generation, options_.config.drain_timeout.count());
+      h.worker->kill();
+      h.killed = true;
+    }
+  }
+  for (int slot : became_ready) retire_superseded(slot);
+  if (takeover_pending_ && std::ranges::all_of(handles_, [](const Handle& h) { return h.ready || h.retiring; })) {
+    takeover_pending_ = false;
+    take_over_from_parent();
+  }
+}
+
+void Supervisor::check_readiness(Handle& h, const ServingProbe& probe) {
+  const char* how = nullptr;
+  if (h.program->ready_notified()) {
+    how = "said READY=1";
+  } else if (const char* evidence = serving_evidence(h.worker->pid(), probe); evidence != nullptr) {
+    how = evidence;
+  } else if (monotonic_ns() - h.started_ns >
+             std::chrono::duration_cast<std::chrono::nanoseconds>(options_.config.program->ready_timeout).count()) {
+    how = "reached --ready-timeout";
+  }
+  if (how == nullptr) return;
+  h.ready = true;
+  if (static_cast<size_t>(h.slot) < slots_.size()) slots_[static_cast<size_t>(h.slot)].ever_ready = true;
+  spdlog::info("worker {} (pid {}, generation {}) is ready: {}", h.slot, h.worker->pid(), h.generation, how);
+}
+
+void Supervisor::retire_superseded(int slot) {
+  // The newest ready program of the slot stays; every older one of the slot is asked to stop.
+  uint64_t newest = 0;
+  for (const Handle& h : handles_) {
+    if (h.slot == slot && h.program && h.ready && h.stop_sent_ns == 0 && !h.retiring) newest = std::max(newest, h.generation);
+  }
+  if (newest == 0) return;
+  for (Handle& h : handles_) {
+    if (h.slot == slot && h.program && h.retiring && h.stop_sent_ns == 0 && h.generation <= newest) stop_handle(h);
+  }
+}
+
+void Supervisor::rescue_program(int slot, int64_t progress_age_ms, uint32_t queued) {
+  // Out of selection first, so that neither new connections nor the migration pick it.
+  steering_->set_excluded(slot, true);
+  slots_[static_cast<size_t>(slot)].rescued = true;
+  for (size_t group = 0; group < listeners_.groups(); ++group) {
+    if (!steering_->steers(group) || listeners_.group_address(group).transport != Transport::tcp) continue;
+    auto fresh = open_reuseport_socket(listeners_.group_address(group), options_.config.backlog);
+    if (!fresh) {
+      spdlog::error("rescue of worker {}: {}", slot, fresh.error().message());
+      continue;
+    }
+    if (auto replaced = steering_->replace_socket(group, slot, fresh->get()); !replaced) {
+      spdlog::error("rescue of worker {}: {}", slot, replaced.error().message());
+      continue;
+    }
+    Fd old = listeners_.replace_socket(group, slot, std::move(*fresh));
+    // Unlisten: every connection waiting in its queue migrates to another slot's listener.
+    // The stalled program keeps its copy, which no longer listens.
+    ::shutdown(old.get(), SHUT_RD);
+  }
+  stats_.slot(static_cast<size_t>(slot)).rescues.fetch_add(1, std::memory_order_relaxed);
+  // The stalled program cannot be handed the fresh socket: it is asked to stop (it finishes
+  // what it accepted once it runs again) and a new program takes the slot.
+  std::vector<pid_t> stalled;
+  for (Handle& h : handles_) {
+    if (h.slot != slot || !h.program || h.stop_sent_ns != 0) continue;
+    stalled.push_back(h.worker->pid());
+    stop_handle(h);
+  }
+  spdlog::warn("worker {} stalled (no accept for {}ms, {} queued): its queue migrated to the other workers; pid {} "
+               "asked to stop, a new program takes its slot",
+               slot, progress_age_ms, queued, fmt::join(stalled, ","));
+  spawn(slot);
+}
+
+}  // namespace herdless
