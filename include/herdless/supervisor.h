@@ -51,6 +51,7 @@ class Supervisor {
     // herdless run: the program's notify socket and output; null for built-in workers.
     std::unique_ptr<ProgramChannels> program;
     std::string program_name;  // the command's first word, for log lines
+    bool program_exited = false;  // a program's handle, after its exit (its channels are freed)
     uint64_t generation = 0;
     bool ready = true;           // a program: said READY=1, accepted, or its ready-timeout passed
     int64_t stop_sent_ns = 0;    // a program asked to stop (its stop signal) at this time; 0: not yet

@@ -278,8 +278,14 @@ void Supervisor::on_worker_exit(size_t index, const std::string& how) {
   if (handle.program && static_cast<size_t>(handle.slot) < slots_.size()) {
     slots_[static_cast<size_t>(handle.slot)].last_exit = how;
   }
+  if (handle.program) {
+    // Its pipes may have events in the batch being dispatched: free them after it.
+    std::shared_ptr<ProgramChannels> channels(std::move(handle.program));
+    loop_.defer([channels] { channels->drain(); });
+    handle.program_exited = true;
+  }
   if (stopping_ || handle.retiring) {
-    if (handle.program) {
+    if (handle.program_exited) {
       spdlog::info("worker {} (pid {}, generation {}) {} after its stop", handle.slot, handle.worker->pid(),
                    handle.generation, how);
     } else {
@@ -299,7 +305,7 @@ void Supervisor::on_worker_exit(size_t index, const std::string& how) {
   } else {
     state.backoff_ms = 0;
   }
-  if (handle.program && !state.ever_ready && ++state.exits_unready >= kGiveUpAfter) {
+  if (handle.program_exited && !state.ever_ready && ++state.exits_unready >= kGiveUpAfter) {
     // It never started: restarting it forever would only repeat this line.
     spdlog::error("worker {}: '{}' ended {} times without ever becoming ready (last: {}); giving up",
                   handle.slot, handle.program_name, state.exits_unready, how);
