@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "steer_shared.h"
+#include "conn_maps.h"
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -42,6 +43,8 @@ __u64 stall_threshold_ns = 100000000;
 /* HERDLESS_POLICY_SESSION: where the key lies in the UDP payload. */
 __u32 key_offset = 0;
 __u32 key_length = 0;
+/* TCP groups with connection accounting: record each flow's slot in `flows` (conn_maps.h). */
+__u32 track_flows = 0;
 
 /* The last run's exit, for tests: the line of the return taken, its slot, reason, error. */
 __u32 last_line = 0;
@@ -109,12 +112,97 @@ static __always_inline void count(__u32 slot, const struct herdless_choice *c, i
   if (state) __sync_fetch_and_add(&state->steered, 1);
 }
 
+/* The flow of a connection request from its packet: ctx->data is at the TCP header. */
+static __always_inline int flow_from_skb(struct sk_reuseport_md *ctx, __u32 eth_protocol, struct herdless_flow *f) {
+  __be16 ports[2] = {0, 0}; /* source (the client's), destination (ours) */
+  if (bpf_skb_load_bytes(ctx, 0, ports, sizeof ports) != 0) return -1;
+  f->remote_port = ports[0];
+  f->local_port = ports[1];
+  if (eth_protocol == bpf_htons(ETH_P_IP)) {
+    __u32 addrs[2] = {0, 0};
+    if (bpf_skb_load_bytes_relative(ctx, offsetof(struct iphdr, saddr), addrs, sizeof addrs, BPF_HDR_START_NET) != 0) {
+      return -1;
+    }
+    f->family = HERDLESS_AF_INET;
+    f->remote[0] = addrs[0];
+    f->local[0] = addrs[1];
+    return 0;
+  }
+  if (eth_protocol == bpf_htons(ETH_P_IPV6)) {
+    __u32 addrs[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (bpf_skb_load_bytes_relative(ctx, offsetof(struct ipv6hdr, saddr), addrs, sizeof addrs, BPF_HDR_START_NET) !=
+        0) {
+      return -1;
+    }
+    f->family = HERDLESS_AF_INET6;
+    __builtin_memcpy(f->remote, &addrs[0], 16);
+    __builtin_memcpy(f->local, &addrs[4], 16);
+    return 0;
+  }
+  return -1;
+}
+
+/* The flow of a migrating request or child, from its socket (src = ours, dst = the client's). */
+static __always_inline int flow_from_sock(struct bpf_sock *sk, struct herdless_flow *f) {
+  const __u32 family = sk->family;
+  f->local_port = bpf_htons((__u16)sk->src_port);
+  f->remote_port = sk->dst_port;
+  if (family == HERDLESS_AF_INET) {
+    f->family = HERDLESS_AF_INET;
+    f->local[0] = sk->src_ip4;
+    f->remote[0] = sk->dst_ip4;
+    return 0;
+  }
+  if (family == HERDLESS_AF_INET6) {
+    f->family = HERDLESS_AF_INET6;
+    f->local[0] = sk->src_ip6[0];
+    f->local[1] = sk->src_ip6[1];
+    f->local[2] = sk->src_ip6[2];
+    f->local[3] = sk->src_ip6[3];
+    f->remote[0] = sk->dst_ip6[0];
+    f->remote[1] = sk->dst_ip6[1];
+    f->remote[2] = sk->dst_ip6[2];
+    f->remote[3] = sk->dst_ip6[3];
+    herdless_flow_unmap(f);
+    return 0;
+  }
+  return -1;
+}
+
+/* Records that a TCP flow goes to `slot`. A new request is added to `flows` (the last
+ * selection wins: with syncookies the completing ACK is steered again). A migrating one is
+ * moved, with its count when its handshake had already completed. */
+static __always_inline void track(struct sk_reuseport_md *ctx, struct bpf_sock *migrating, __u32 eth_protocol,
+                                  __u32 slot) {
+  struct herdless_flow f;
+  __builtin_memset(&f, 0, sizeof f);
+  struct herdless_flow_slot to = {slot, 0};
+  if (!migrating) {
+    if (flow_from_skb(ctx, eth_protocol, &f) == 0) bpf_map_update_elem(&flows, &f, &to, BPF_ANY);
+    return;
+  }
+  if (flow_from_sock(migrating, &f) != 0) return;
+  struct herdless_flow_slot *open = bpf_map_lookup_elem(&open_flows, &f);
+  if (open) {
+    const __u32 from = open->slot;
+    if (from == slot) return;
+    open->slot = slot;
+    HERDLESS_CONNS_ADD(from, migrated_out, 1);
+    HERDLESS_CONNS_ADD(slot, migrated_in, 1);
+    return;
+  }
+  struct herdless_flow_slot *pending = bpf_map_lookup_elem(&flows, &f);
+  if (pending) pending->slot = slot;
+}
+
 SEC("sk_reuseport/migrate")
 int herdless_steer(struct sk_reuseport_md *ctx) {
   const __u32 n = nr_slots;
   /* Context fields are read once, here: the verifier rejects a load through a ctx pointer
    * that the compiler offset inside a branch. */
   const __u32 flow_hash = ctx->hash;
+  const __u32 eth_protocol = ctx->eth_protocol;
+  struct bpf_sock *migrating = ctx->migrating_sk;
   if (n == 0 || n > HERDLESS_MAX_SLOTS) EXIT_WITH(SK_DROP, 0, HERDLESS_REASON_NONE, 0); /* not configured */
 
   struct herdless_scan scan;
@@ -152,7 +240,8 @@ int herdless_steer(struct sk_reuseport_md *ctx) {
    * datagram is lost (the kernel counts it under Udp NoPorts); UDP slots are never replaced
    * while they serve, so this is only possible while the program is being set up. */
   if (err) EXIT_WITH(SK_DROP, c.slot, c.reason, (__s32)err);
-  count(key, &c, ctx->migrating_sk != NULL, short_key);
+  count(key, &c, migrating != NULL, short_key);
+  if (track_flows) track(ctx, migrating, eth_protocol, key);
   EXIT_WITH(SK_PASS, key, c.reason, 0);
 }
 

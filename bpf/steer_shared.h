@@ -52,4 +52,31 @@ struct herdless_slot_counters {
   __u64 short_key;       /* UDP session: datagrams too short for the key, steered by their 4-tuple */
 };
 
+/* Connection accounting (bpf/conn_track.bpf.c, src/steer/conn_tracker.cc). A TCP flow as the
+ * server side sees it: addresses and ports in network order; an IPv4 flow (also one reaching
+ * an IPv6 socket as a v4-mapped address) has family AF_INET and its address in [0], zeros after. */
+struct herdless_flow {
+  __u32 family;
+  __u16 local_port;
+  __u16 remote_port;
+  __u32 local[4];
+  __u32 remote[4];
+};
+
+/* Where a tracked flow goes: the slot the steering program chose (moved when it migrates). */
+struct herdless_flow_slot {
+  __u32 slot;
+  __u32 reserved;
+};
+
+/* Per-slot connection counts (per-CPU array, summed by the reader). open = established +
+ * migrated_in - closed - migrated_out: connections of the slot that its server has not yet
+ * finished (closed or shut down its side), whether still queued or accepted. */
+struct herdless_slot_conns {
+  __u64 established;  /* handshakes completed into this slot's accept queue */
+  __u64 closed;       /* of those, finished by the server side (FIN or RST sent, or reset) */
+  __u64 migrated_in;  /* established connections moved here from a closed listener */
+  __u64 migrated_out; /* established connections moved away from this slot */
+};
+
 #endif

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "herdless/error.h"
+#include "herdless/fd.h"
 #include "herdless/inheritance.h"
 #include "herdless/listener_table.h"
 #include "herdless/steer_counters.h"
@@ -19,6 +20,8 @@
 #include "steer_shared.h"
 
 namespace herdless {
+
+class ConnTracker;
 
 // Where the last run of a group's program exited (its source line, slot, reason, error).
 struct SteerExit {
@@ -37,10 +40,15 @@ class SteeringProgram {
   // An Error names why (no privilege, old kernel): the caller then keeps the kernel's hash.
   // With `inherited` (a binary upgrade), the old supervisor's maps are reused: the slot
   // states and the sockarrays carry over, and the new program replaces the old one.
+  // With `tracker`, every TCP group records the slot of each connection it steers in the
+  // tracker's maps (and moves migrating ones), so ConnTracker::read() counts per slot; the
+  // maps are shared (the program keeps its own references), also by groups a later update()
+  // adds.
   static Result<std::unique_ptr<SteeringProgram>> attach(SteerMode mode, const UdpSteering& udp,
                                                          const ListenerTable& table,
                                                          std::chrono::milliseconds stall_threshold,
-                                                         const Inherited* inherited = nullptr);
+                                                         const Inherited* inherited = nullptr,
+                                                         const ConnTracker* tracker = nullptr);
   ~SteeringProgram();
   SteeringProgram(const SteeringProgram&) = delete;
   SteeringProgram& operator=(const SteeringProgram&) = delete;
@@ -50,6 +58,8 @@ class SteeringProgram {
 
   // True when the group has a program (its transport's policy is not the kernel's hash).
   bool steers(size_t group) const;
+  // True when the TCP groups record flows for a ConnTracker.
+  bool tracks_connections() const { return static_cast<bool>(track_flows_fd_); }
   // Puts a fresh listener into a slot of one group (after a stall rescue).
   Result<void> replace_socket(size_t group, int slot, int fd);
   // Takes a slot out of selection (true) or puts it back.
@@ -73,6 +83,8 @@ class SteeringProgram {
   uint32_t policy_for(Transport transport) const;
   Result<void> attach_groups(const ListenerTable& table, std::chrono::milliseconds stall_threshold,
                              const Inherited* inherited = nullptr);
+  // Points a TCP group's program at the tracker's maps (or shrinks its unused ones).
+  Result<void> share_tracking(Group& group, Transport transport);
   Result<void> fill_sockets(Group& group, const std::vector<int>& fds, std::chrono::milliseconds stall_threshold);
 
   SteerMode mode_;
@@ -82,6 +94,10 @@ class SteeringProgram {
   herdless_slot* slots_ = nullptr;
   size_t slots_bytes_ = 0;
   std::vector<ListenAddress> addresses_;
+  // A ConnTracker's maps, when tracking (duplicates: the tracker may go first).
+  Fd track_flows_fd_;
+  Fd track_open_fd_;
+  Fd track_conns_fd_;
 };
 
 }  // namespace herdless

@@ -2,6 +2,7 @@
 // attach), the shared slot-state mapping, counters.
 #include "herdless/steering_program.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,6 +13,8 @@
 
 #include <cstdarg>
 #include <cstring>
+
+#include "herdless/conn_tracker.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wold-style-cast"
@@ -82,9 +85,18 @@ SteeringProgram::~SteeringProgram() {
 Result<std::unique_ptr<SteeringProgram>> SteeringProgram::attach(SteerMode mode, const UdpSteering& udp,
                                                                  const ListenerTable& table,
                                                                  std::chrono::milliseconds stall_threshold,
-                                                                 const Inherited* inherited) {
+                                                                 const Inherited* inherited,
+                                                                 const ConnTracker* tracker) {
   libbpf_set_print(libbpf_log);
   std::unique_ptr<SteeringProgram> program(new SteeringProgram(mode, udp));
+  if (tracker != nullptr) {
+    program->track_flows_fd_.reset(::fcntl(tracker->flows_map_fd(), F_DUPFD_CLOEXEC, 0));
+    program->track_open_fd_.reset(::fcntl(tracker->open_flows_map_fd(), F_DUPFD_CLOEXEC, 0));
+    program->track_conns_fd_.reset(::fcntl(tracker->conns_map_fd(), F_DUPFD_CLOEXEC, 0));
+    if (!program->track_flows_fd_ || !program->track_open_fd_ || !program->track_conns_fd_) {
+      return sys_error("fcntl(F_DUPFD_CLOEXEC)", "connection tracking maps");
+    }
+  }
   auto attached = program->attach_groups(table, stall_threshold, inherited);
   if (!attached) return std::unexpected(attached.error());
   return program;
@@ -112,6 +124,7 @@ Result<void> SteeringProgram::attach_groups(const ListenerTable& table, std::chr
         bpf_map__reuse_fd(group->skel->maps.sockets, handed->sockets_map_fd) != 0) {
       return sys_error("bpf_map__reuse_fd", "sockets");
     }
+    if (const auto tracked = share_tracking(*group, transports[g]); !tracked) return tracked;
     group->skel->data->policy = policy;
     group->skel->bss->key_offset = udp_.key.offset;
     group->skel->bss->key_length = udp_.key.length;
@@ -138,6 +151,23 @@ Result<void> SteeringProgram::attach_groups(const ListenerTable& table, std::chr
   }
   groups_ = std::move(groups);  // replaces (and destroys) the previous instances, if any
   addresses_ = table.bound_addresses();
+  return {};
+}
+
+Result<void> SteeringProgram::share_tracking(Group& group, Transport transport) {
+  steer_bpf* skel = group.skel;
+  if (!track_flows_fd_ || transport != Transport::tcp) {
+    // Unused: the smallest maps (the LRU map would otherwise be preallocated in full).
+    bpf_map__set_max_entries(skel->maps.flows, 1);
+    bpf_map__set_max_entries(skel->maps.open_flows, 1);
+    return {};
+  }
+  if (bpf_map__reuse_fd(skel->maps.flows, track_flows_fd_.get()) != 0) return sys_error("bpf_map__reuse_fd", "flows");
+  if (bpf_map__reuse_fd(skel->maps.open_flows, track_open_fd_.get()) != 0) {
+    return sys_error("bpf_map__reuse_fd", "open_flows");
+  }
+  if (bpf_map__reuse_fd(skel->maps.conns, track_conns_fd_.get()) != 0) return sys_error("bpf_map__reuse_fd", "conns");
+  skel->bss->track_flows = 1;
   return {};
 }
 

@@ -1,0 +1,70 @@
+// ConnTracker: conn_track skeleton lifecycle (open -> load -> attach) and the counter reads.
+#include "herdless/conn_tracker.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "steer_shared.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wold-style-cast"
+#pragma GCC diagnostic ignored "-Wconversion"
+#pragma GCC diagnostic ignored "-Wsign-conversion"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include "conn_track.skel.h"
+#pragma GCC diagnostic pop
+
+namespace herdless {
+
+Result<std::unique_ptr<ConnTracker>> ConnTracker::attach() {
+  std::unique_ptr<ConnTracker> tracker(new ConnTracker());
+  tracker->skel_ = conn_track_bpf__open();
+  if (tracker->skel_ == nullptr) return sys_error("bpf open", "conn_track program");
+  if (const int err = conn_track_bpf__load(tracker->skel_); err != 0) {
+    return sys_error("bpf load", "conn_track program", -err);
+  }
+  if (const int err = conn_track_bpf__attach(tracker->skel_); err != 0) {
+    return sys_error("bpf attach", "raw_tracepoint inet_sock_set_state", -err);
+  }
+  return tracker;
+}
+
+ConnTracker::~ConnTracker() {
+  if (skel_ != nullptr) conn_track_bpf__destroy(skel_);
+}
+
+int ConnTracker::flows_map_fd() const { return bpf_map__fd(skel_->maps.flows); }
+int ConnTracker::open_flows_map_fd() const { return bpf_map__fd(skel_->maps.open_flows); }
+int ConnTracker::conns_map_fd() const { return bpf_map__fd(skel_->maps.conns); }
+
+std::vector<ConnTracker::SlotConns> ConnTracker::read(int slots) const {
+  std::vector<SlotConns> out(static_cast<size_t>(slots > 0 ? slots : 0));
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return out;
+  std::vector<herdless_slot_conns> per_cpu(static_cast<size_t>(cpus));
+  const int map_fd = conns_map_fd();
+  for (uint32_t slot = 0; slot < out.size(); ++slot) {
+    if (bpf_map_lookup_elem(map_fd, &slot, per_cpu.data()) != 0) continue;
+    SlotConns& s = out[slot];
+    for (const auto& c : per_cpu) {
+      s.migrated_in += c.migrated_in;
+      s.migrated_out += c.migrated_out;
+      s.established += c.established + c.migrated_in;
+      s.closed += c.closed + c.migrated_out;
+    }
+  }
+  return out;
+}
+
+uint64_t ConnTracker::lost() const {
+  uint64_t lost = __atomic_load_n(&skel_->bss->untracked, __ATOMIC_RELAXED);
+  bpf_prog_info info{};
+  uint32_t length = sizeof info;
+  if (bpf_obj_get_info_by_fd(bpf_program__fd(skel_->progs.herdless_conn_state), &info, &length) == 0) {
+    lost += info.recursion_misses;
+  }
+  return lost;
+}
+
+}  // namespace herdless
