@@ -41,6 +41,29 @@ void print_datagrams(const nlohmann::json& stats) {
   fmt::print("total datagrams in {}\n", total);
 }
 
+// `herdless run`: per slot, its program and what the kernel shows of its queue.
+void print_programs(const nlohmann::json& stats) {
+  uint64_t total = 0;
+  for (const auto& w : stats["workers"]) total += w.value("accepted", uint64_t{0});
+  std::string command;
+  for (const auto& word : stats["command"]) command += (command.empty() ? "" : " ") + word.get<std::string>();
+  fmt::print("command {}\n", command);
+  fmt::print("{:>6} {:>8} {:>4} {:>5} {:>8} {:>7} {:>12} {:>7} {:>8}  {:<24} {}\n", "worker", "pid", "gen", "ready",
+             "restarts", "queued", "accepted", "open", "rescues", "last exit", "share of accepted");
+  for (const auto& w : stats["workers"]) {
+    const nlohmann::json program = w.value("program", nlohmann::json::object());
+    const uint64_t accepted = w.value("accepted", uint64_t{0});
+    const double share = total == 0 ? 0.0 : static_cast<double>(accepted) / static_cast<double>(total);
+    const std::string open = program.contains("open") ? std::to_string(program["open"].get<int64_t>()) : "-";
+    fmt::print("{:>6} {:>8} {:>4} {:>5} {:>8} {:>7} {:>12} {:>7} {:>8}  {:<24} {} {:5.1f}%\n", w.value("id", 0),
+               w.value("pid", 0), program.value("generation", uint64_t{0}), program.value("ready", false) ? "yes" : "no",
+               w.value("restarts", uint64_t{0}), program.value("queued", uint64_t{0}), accepted, open,
+               w.value("rescues", uint64_t{0}), program.value("last_exit", std::string()), bar(share, 30),
+               share * 100.0);
+  }
+  fmt::print("total accepted {}\n", total);
+}
+
 int run_stats(const StatsFlags& flags) {
   auto address = parse_host_port(flags.admin);
   if (!address) {
@@ -62,6 +85,10 @@ int run_stats(const StatsFlags& flags) {
     return 1;
   }
   for (const auto& listener : stats["listeners"]) fmt::print("listener {}\n", listener.value("url", "?"));
+  if (stats.contains("command")) {
+    print_programs(stats);  // a program's datagrams are its own business: no UDP table
+    return 0;
+  }
   uint64_t total = 0;
   for (const auto& w : stats["workers"]) total += w.value("accepted", uint64_t{0});
   fmt::print("{:>6} {:>8} {:>12} {:>8} {:>12} {:>7} {:>8} {:>9}  {}\n", "worker", "pid", "accepted", "active",
