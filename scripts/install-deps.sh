@@ -8,6 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang llvm libbpf-dev bpftool libcap-dev
   iproute2 procps nginx libnginx-mod-stream wrk gnuplot-nox
+  gunicorn python3-uvicorn
 )
 missing=()
 for p in "${packages[@]}"; do
