@@ -1,13 +1,15 @@
 // `herdless load`: drives a target with the load generator (short TCP connections, held
 // connections or UDP requests; closed loop or a fixed arrival rate) and prints what it
 // measured: a human summary (rate, failures by kind, latency percentiles, per-worker
-// shares) or JSON. A live progress line runs on stderr when it is a terminal.
+// shares) or JSON. With --send-alt/--alt-every every Nth request sends another text and
+// its latency is reported apart (primary / alternative). A live progress line runs on stderr when it is a terminal.
 #include <fmt/format.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -30,6 +32,8 @@ struct LoadFlags {
   std::string timeout = "1s";
   std::string send;
   bool send_given = false;
+  std::string send_alt;
+  int alt_every = 0;
   int connections = 0;
   bool json = false;
   bool no_spread = false;
@@ -82,6 +86,8 @@ Result<LoadOptions> options_from(const LoadFlags& flags) {
   options.concurrency = flags.concurrency;
   options.rate = flags.rate;
   options.send = udp && !flags.send_given ? std::string("hello") : decode_escapes(flags.send);
+  options.send_alt = decode_escapes(flags.send_alt);
+  options.alt_every = flags.alt_every;
   options.hold_connections = flags.connections;
   options.spread_sources = !flags.no_spread;
   if (auto valid = load::validate_load_options(options); !valid) return std::unexpected(valid.error());
@@ -135,6 +141,16 @@ void print_summary(const LoadOptions& options, const LoadResult& r) {
   fmt::print("  {:<13} p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (n={})\n",
              hold ? "connect us" : "latency us", h.value_at_percentile(50), h.value_at_percentile(90),
              h.value_at_percentile(99), h.value_at_percentile(99.9), h.max(), h.count());
+  if (r.split) {
+    const std::pair<const char*, const load::RequestTally*> kinds[] = {{"primary us", &r.primary},
+                                                                       {"alternative us", &r.alternative}};
+    for (const auto& [name, t] : kinds) {
+      const auto& k = t->latency_us;
+      fmt::print("  {:<13} p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (n={}, failed {})\n", name,
+                 k.value_at_percentile(50), k.value_at_percentile(90), k.value_at_percentile(99),
+                 k.value_at_percentile(99.9), k.max(), k.count(), t->failed);
+    }
+  }
   for (const auto& [worker, count] : r.per_worker) {
     fmt::print("  worker {:<6} {:>10}  {:5.1f}%\n", worker, count, share(count, r.completed));
   }
@@ -170,6 +186,7 @@ int run(const LoadFlags& flags) {
   out["duration_ms"] = options->duration.count();
   out["timeout_ms"] = options->timeout.count();
   if (options->mode == LoadOptions::Mode::hold) out["connections"] = options->hold_connections;
+  if (options->alt_every > 0) out["alt_every"] = options->alt_every;
   fmt::print("{}\n", out.dump());
   return 0;
 }
@@ -195,6 +212,11 @@ void add_load_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--timeout", flags->timeout, "per-connection deadline (hold: to connect)")->capture_default_str();
   cmd->add_option("--send", flags->send, "text to send once connected; udp: the datagram, default 'hello' "
                                          "(\\n, \\r, \\t escapes)");
+  cmd->add_option("--send-alt", flags->send_alt,
+                  "with --alt-every N: the text every Nth request sends instead of --send (same escapes)");
+  cmd->add_option("--alt-every", flags->alt_every,
+                  "every Nth request (arrival, with --rate) sends --send-alt; results split into primary and "
+                  "alternative (connect, udp)");
   cmd->add_option("--connections", flags->connections, "hold: number of connections to hold");
   cmd->add_flag("--no-spread-sources", flags->no_spread, "connect from 127.0.0.1 only, not 127.100.x.y");
   cmd->add_flag("--json", flags->json, "print the result as one JSON object");

@@ -36,6 +36,7 @@ Generator::Generator(const LoadOptions& options, Fd epoll)
       epoll_(std::move(epoll)),
       slots_(static_cast<std::size_t>(hold_mode() ? options.hold_connections : options.concurrency)),
       sources_(options.target, options.spread_sources) {
+  result_.split = options.alt_every > 0;
   free_.reserve(slots_.size());
   for (std::size_t i = slots_.size(); i-- > 0;) free_.push_back(static_cast<uint32_t>(i));
 }
@@ -63,6 +64,10 @@ void Generator::fill_open_loop(Clock::time_point now) {
   while (!schedule_.exhausted() && schedule_.next() + options_.timeout <= now) {
     schedule_.advance();
     ++result_.attempted;
+    if (RequestTally* t = tally(alternative_now())) {
+      ++t->attempted;
+      ++t->failed;
+    }
     count(Outcome::timed_out, Error{});
   }
   while (!schedule_.exhausted() && schedule_.next() <= now && !free_.empty()) {
@@ -101,6 +106,15 @@ void Generator::count(Outcome outcome, const Error& error) {
       break;
     case Outcome::completed: break;
   }
+}
+
+bool Generator::alternative_now() const {
+  return options_.alt_every > 0 && result_.attempted % static_cast<uint64_t>(options_.alt_every) == 0;
+}
+
+RequestTally* Generator::tally(bool alt) {
+  if (!result_.split) return nullptr;
+  return alt ? &result_.alternative : &result_.primary;
 }
 
 void Generator::attribute(const std::string& head) {

@@ -32,6 +32,7 @@ struct Connection {
   uint32_t serial = 0;  // bumped on every reuse of the slot; stale events carry an old one
   Clock::time_point started;  // latency origin: the intended start in an open loop
   bool connected = false;
+  bool alt = false;  // sends LoadOptions::send_alt (an alternative request)
   std::size_t sent = 0;
   std::string head;  // the first bytes of the reply, for "worker=N"
   uint64_t bytes = 0;
@@ -63,6 +64,10 @@ class Generator {
   Clock::time_point next_wake(Clock::time_point now) const;
   void report_progress(Clock::time_point now);
   void count(Outcome outcome, const Error& error);
+  // Whether the request just counted in result_.attempted is an alternative one.
+  bool alternative_now() const;
+  // The split tally of a request's kind, when the result is split; else nullptr.
+  RequestTally* tally(bool alt);
   void attribute(const std::string& head);
 
   // generator_io.cc: one socket.

@@ -17,9 +17,13 @@ bool Generator::start_one(Clock::time_point started) {
   const uint32_t slot = free_.back();
   ++result_.attempted;
   ++started_;
-  auto fd = udp_mode() ? start_datagram(options_.target, sources_, options_.send)
+  const bool alt = alternative_now();
+  RequestTally* kind = tally(alt);
+  if (kind != nullptr) ++kind->attempted;
+  auto fd = udp_mode() ? start_datagram(options_.target, sources_, alt ? options_.send_alt : options_.send)
                        : start_connect(options_.target, sources_);
   if (!fd) {
+    if (kind != nullptr) ++kind->failed;
     const Error& error = fd.error();
     const bool remote = error.call == "connect" || error.call == "send";
     count(remote ? classify(error.code) : Outcome::other, error);
@@ -30,12 +34,14 @@ bool Generator::start_one(Clock::time_point started) {
   event.events = udp_mode() ? EPOLLIN | EPOLLET : EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   event.data.u64 = (uint64_t{c.serial} << 32) | slot;
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd->get(), &event) < 0) {
+    if (kind != nullptr) ++kind->failed;
     count(Outcome::other, Error{"epoll_ctl", errno, options_.target.url()});
     return false;
   }
   free_.pop_back();
   c.fd = std::move(*fd);
   c.started = started;
+  c.alt = alt;
   deadlines_.push_back({started + options_.timeout, slot, c.serial});
   ++in_flight_;
   if (hold_mode()) ++connecting_;
@@ -79,7 +85,7 @@ void Generator::on_connected(Connection& c) {
 
 bool Generator::flush_send(uint32_t slot) {
   Connection& c = slots_[slot];
-  const std::string& text = options_.send;
+  const std::string& text = c.alt ? options_.send_alt : options_.send;
   while (c.sent < text.size()) {
     const ssize_t n = ::send(c.fd.get(), text.data() + c.sent, text.size() - c.sent, MSG_NOSIGNAL);
     if (n >= 0) {
@@ -139,16 +145,25 @@ void Generator::read_datagram(uint32_t slot) {
 
 void Generator::finish(uint32_t slot, Outcome outcome, const Error& error) {
   Connection& c = slots_[slot];
+  RequestTally* kind = tally(c.alt);
   if (outcome == Outcome::completed) {
     const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - c.started);
-    result_.latency_us.record(static_cast<uint64_t>(std::max<int64_t>(elapsed.count(), 0)));
+    const auto latency = static_cast<uint64_t>(std::max<int64_t>(elapsed.count(), 0));
+    result_.latency_us.record(latency);
     attribute(c.head);
+    if (kind != nullptr) {
+      ++kind->completed;
+      kind->latency_us.record(latency);
+    }
+  } else if (kind != nullptr) {
+    ++kind->failed;
   }
   count(outcome, error);
   if (hold_mode() && !c.connected) --connecting_;
   c.fd.reset();
   ++c.serial;
   c.connected = false;
+  c.alt = false;
   c.sent = 0;
   c.bytes = 0;
   c.head.clear();

@@ -20,6 +20,13 @@ Result<void> validate_load_options(const LoadOptions& o) {
     return input_error("invalid rate", std::to_string(o.rate) + " (want 0 for a closed loop, or up to 10000000/s)");
   }
   if (o.rate > 0 && o.mode == LoadOptions::Mode::hold) return input_error("invalid rate", "hold mode has no rate");
+  if (o.alt_every < 0) {
+    return input_error("invalid alt-every", std::to_string(o.alt_every) + " (want 0 for off, or N >= 1)");
+  }
+  if (o.alt_every > 0 && o.mode == LoadOptions::Mode::hold) {
+    return input_error("invalid alt-every", "hold mode sends one text, at most");
+  }
+  if (o.alt_every > 0 && o.send_alt.empty()) return input_error("invalid alt-every", "needs a non-empty send-alt");
   if (o.duration.count() < 0) return input_error("invalid duration", "negative");
   if (o.timeout.count() <= 0) return input_error("invalid timeout", "must be positive");
   if (o.progress_interval.count() <= 0) return input_error("invalid progress interval", "must be positive");

@@ -19,10 +19,31 @@ int parse_worker_id(std::string_view reply) {
   return -1;
 }
 
+namespace {
+
+nlohmann::json latency_json(const Histogram& h) {
+  return {{"count", h.count()},
+          {"min", h.min()},
+          {"mean", h.mean()},
+          {"p50", h.value_at_percentile(50)},
+          {"p90", h.value_at_percentile(90)},
+          {"p99", h.value_at_percentile(99)},
+          {"p999", h.value_at_percentile(99.9)},
+          {"max", h.max()}};
+}
+
+nlohmann::json tally_json(const RequestTally& t) {
+  return {{"attempted", t.attempted},
+          {"completed", t.completed},
+          {"failed", t.failed},
+          {"latency_us", latency_json(t.latency_us)}};
+}
+
+}  // namespace
+
 nlohmann::json to_json(const LoadResult& r) {
   nlohmann::json per_worker = nlohmann::json::object();
   for (const auto& [worker, count] : r.per_worker) per_worker[std::to_string(worker)] = count;
-  const Histogram& h = r.latency_us;
   nlohmann::json out = {
       {"attempted", r.attempted},
       {"connected", r.connected},
@@ -35,20 +56,16 @@ nlohmann::json to_json(const LoadResult& r) {
       {"other", r.other},
       {"seconds", r.seconds},
       {"connections_per_second", r.connections_per_second},
-      {"latency_us",
-       {{"count", h.count()},
-        {"min", h.min()},
-        {"mean", h.mean()},
-        {"p50", h.value_at_percentile(50)},
-        {"p90", h.value_at_percentile(90)},
-        {"p99", h.value_at_percentile(99)},
-        {"p999", h.value_at_percentile(99.9)},
-        {"max", h.max()}}},
+      {"latency_us", latency_json(r.latency_us)},
       {"per_worker", per_worker},
       {"unattributed", r.unattributed},
   };
   if (!r.first_error.empty()) out["first_error"] = r.first_error;
   if (r.cancelled) out["cancelled"] = true;
+  if (r.split) {
+    out["primary"] = tally_json(r.primary);
+    out["alternative"] = tally_json(r.alternative);
+  }
   return out;
 }
 

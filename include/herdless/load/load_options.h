@@ -1,6 +1,7 @@
 // LoadOptions: what `herdless load` (and `herdless bench`) asks of the load generator: the
 // mode (short TCP connections, held TCP connections, UDP request/reply), closed loop
-// (`concurrency` in flight) or open loop (`rate` arrivals per second), and the deadlines.
+// (`concurrency` in flight) or open loop (`rate` arrivals per second), the deadlines, and
+// what to send (optionally another request every Nth time).
 #pragma once
 
 #include <atomic>
@@ -51,6 +52,12 @@ struct LoadOptions {
   // connect, udp: deadline of a whole request (start to EOF or reply). hold: to connect.
   std::chrono::milliseconds timeout{1000};
   std::string send;  // connect/hold: written once connected, if not empty; udp: the datagram
+  // connect, udp: when alt_every = N > 0, every Nth request (the Nth, 2Nth, ... started;
+  // in an open loop the Nth, 2Nth, ... arrival) sends `send_alt` instead of `send` (must not
+  // be empty), and LoadResult tallies those ("alternative") apart from the rest
+  // ("primary"), latency included. 0: off.
+  std::string send_alt;
+  int alt_every = 0;
   int hold_connections = 0;
   // For a 127.x.x.x IPv4 target, bind each client socket to one of 4096 loopback source
   // addresses (port chosen at connect) so that the runs never exhaust ephemeral ports.

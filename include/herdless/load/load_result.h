@@ -13,6 +13,14 @@
 
 namespace herdless::load {
 
+// The requests of one kind (primary or alternative: LoadOptions::alt_every).
+struct RequestTally {
+  uint64_t attempted = 0;
+  uint64_t completed = 0;
+  uint64_t failed = 0;  // any failure kind (the totals in LoadResult say which)
+  Histogram latency_us;  // of the completed ones, as LoadResult::latency_us
+};
+
 struct LoadResult {
   uint64_t attempted = 0;  // requests started (open loop: scheduled)
   // TCP: how many the server accepted (handshake done). udp: datagrams sent.
@@ -44,12 +52,21 @@ struct LoadResult {
   // Microseconds. connect, udp: from the (intended, in an open loop) start to EOF or reply
   // of each completed request. hold: from connect() until the connection was established.
   Histogram latency_us;
+
+  // Set when LoadOptions::alt_every > 0: the same counts and latency split by the kind of
+  // request. primary + alternative == the totals above (attempted, completed, failed,
+  // latency_us) except in a cancelled run.
+  bool split = false;
+  RequestTally primary;
+  RequestTally alternative;
 };
 
 // {"attempted":..,"connected":..,"completed":..,"failed":..,"timed_out":..,"refused":..,
 //  "reset":..,"closed":..,"other":..,"seconds":..,"connections_per_second":..,
 //  "latency_us":{"count","min","mean","p50","p90","p99","p999","max"},
-//  "per_worker":{"0":n,...},"unattributed":n[,"first_error":".."][,"cancelled":true]}
+//  "per_worker":{"0":n,...},"unattributed":n[,"first_error":".."][,"cancelled":true]
+//  [,"primary":{"attempted","completed","failed","latency_us":{...}},"alternative":{...}]}
+//  (primary and alternative when split)
 nlohmann::json to_json(const LoadResult& result);
 
 // The N of the first "worker=N" (N: decimal digits, fits an int) in `reply`, or -1.
