@@ -7,9 +7,13 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <thread>
+
+#include <bpf/bpf.h>
 
 #include "herdless/conn_tracker.h"
 #include "herdless/listener_table.h"
@@ -273,6 +277,87 @@ TEST(ConnTrackerScope, FlowsNotSteeredByATrackingProgramAreNotCounted) {
   std::this_thread::sleep_for(50ms);
   const auto counts = (*tracker)->read(2);
   for (const auto& c : counts) EXPECT_EQ(c.established + c.closed, 0u) << describe(counts);
+}
+
+}  // namespace
+}  // namespace herdless
+
+namespace herdless {
+namespace {
+
+// Not a test: the per-connection cost of tracking (run with --gtest_also_run_disabled_tests
+// --gtest_filter='*ConnTrackerCost*'). One thread connects, accepts, closes (server first,
+// then the client with a reset, so no TIME_WAIT piles up) through two steered listeners;
+// rounds alternate between steering alone, steering + tracker with tracking on, and the
+// tracker attached while the program does not track (its cost on unrelated connections).
+TEST(ConnTrackerCost, DISABLED_ConnectionsPerSecondWithAndWithoutTracking) {
+  HERDLESS_REQUIRE_BPF_NETNS();
+  constexpr int kConnections = 20000;
+  constexpr int kRounds = 7;
+  const linger abort{1, 0};
+  auto run = [&](int mode) {  // 0: steering only, 1: tracking, 2: tracker attached, not tracking
+    // Fresh listeners each round: a socket belongs to one sockarray for good.
+    auto address = parse_listen_url("tcp://127.0.0.1:0");
+    auto table = ListenerTable::open({*address}, 2, 1024);
+    EXPECT_TRUE(table);
+    const ListenAddress target = table->bound_addresses().at(0);
+    const auto fds = table->group_fds(0);
+    std::unique_ptr<ConnTracker> tracker;
+    if (mode != 0) tracker = std::move(*ConnTracker::attach());
+    auto program = SteeringProgram::attach(SteerMode::least_loaded, UdpSteering{}, *table, 100ms, nullptr,
+                                           mode == 1 ? tracker.get() : nullptr);
+    EXPECT_TRUE(program);
+    for (int i = 0; i < 2; ++i) (*program)->slot_state(i)->heartbeat_ns = ~uint64_t{0} >> 1;
+    for (int i = 0; i < 2; ++i) (*program)->slot_state(i)->progress_ns = ~uint64_t{0} >> 1;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < kConnections; ++i) {
+      Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (::connect(client.get(), target.sockaddr_ptr(), target.length) != 0) return 0.0;
+      Fd server;
+      while (!server) {
+        for (int fd : fds) {
+          server.reset(::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC));
+          if (server) break;
+        }
+      }
+      server.reset();
+      ::setsockopt(client.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // The kernel's own accounting of the programs' run time (bpf_enable_stats below).
+    for (uint32_t id = 0; bpf_prog_get_next_id(id, &id) == 0;) {
+      Fd prog(bpf_prog_get_fd_by_id(id));
+      bpf_prog_info info{};
+      uint32_t length = sizeof info;
+      if (!prog || bpf_obj_get_info_by_fd(prog.get(), &info, &length) != 0 || info.run_cnt == 0) continue;
+      const std::string name = info.name;
+      if (name != "herdless_steer" && name != "herdless_conn_s") continue;
+      if (mode == 2 && name == "herdless_steer") continue;
+      std::printf("  mode %d %-16s %5.2f runs/conn %6.0f ns/run %6.0f ns/conn\n", mode, name.c_str(),
+                  static_cast<double>(info.run_cnt) / kConnections,
+                  static_cast<double>(info.run_time_ns) / static_cast<double>(info.run_cnt),
+                  static_cast<double>(info.run_time_ns) / kConnections);
+    }
+    if (mode == 1) {
+      const auto counts = tracker->read(2);
+      EXPECT_EQ(counts[0].established + counts[1].established, static_cast<uint64_t>(kConnections));
+      EXPECT_EQ(counts[0].open() + counts[1].open(), 0u);
+    }
+    return kConnections / seconds;
+  };
+  Fd stats(bpf_enable_stats(BPF_STATS_RUN_TIME));
+  std::vector<double> rates[3];
+  run(0);  // warm-up
+  for (int round = 0; round < kRounds; ++round) {
+    for (int mode = 0; mode < 3; ++mode) rates[mode].push_back(run(mode));
+  }
+  const char* names[3] = {"steering only", "steering + tracking", "tracker attached, not tracking"};
+  for (int mode = 0; mode < 3; ++mode) {
+    std::sort(rates[mode].begin(), rates[mode].end());
+    const double median = rates[mode][kRounds / 2];
+    std::printf("%-32s median %8.0f conn/s  (%.2f us/conn)  min %.0f max %.0f\n", names[mode], median,
+                1e6 / median, rates[mode].front(), rates[mode].back());
+  }
 }
 
 }  // namespace
