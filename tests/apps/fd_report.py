@@ -26,6 +26,7 @@ import signal
 import socket
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stdlib_server  # noqa: E402
 

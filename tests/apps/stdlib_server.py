@@ -131,6 +131,8 @@ def serve(sock, on_accepting=None):
                     conn.setblocking(False)
                     pending[conn] = [b"", time.monotonic() + REQUEST_TIMEOUT]
                     sel.register(conn, selectors.EVENT_READ, "conn")
+            elif key.data == "wake":
+                os.read(wake_r, 64)  # drained, or select would return at once from now on
             elif key.data == "conn":
                 conn = key.fileobj
                 state = pending[conn]
