@@ -31,8 +31,8 @@ std::vector<std::string> program_environment(const ProgramLaunch& launch, pid_t 
 // The command with "{worker}" replaced by the slot index.
 std::vector<std::string> program_argv(const ProgramLaunch& launch);
 
-// Starts it. stop() sends the configured stop signal to the program; kill() SIGKILLs its
-// whole process group (children it forked included). The caller must be single-threaded.
+// Starts it. stop() sends the configured stop signal and kill() SIGKILL to its whole
+// process group (the processes it forked included). The caller must be single-threaded.
 Result<std::unique_ptr<RunningWorker>> launch_program(const ProgramLaunch& launch);
 
 }  // namespace herdless

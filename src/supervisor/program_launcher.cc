@@ -29,7 +29,12 @@ bool replaced_by_us(std::string_view entry) {
 class ProgramProcess final : public RunningWorker {
  public:
   ProgramProcess(pid_t pid, int stop_signal) : pid_(pid), stop_signal_(stop_signal) {}
-  void stop() override { ::kill(pid_, stop_signal_); }
+  // To its whole process group, as systemd's default KillMode=control-group does: a
+  // launcher that forks rather than execs (pyenv's shims) or a pre-forking server's
+  // workers get it too.
+  void stop() override {
+    if (::kill(-pid_, stop_signal_) != 0) ::kill(pid_, stop_signal_);
+  }
   // The program leads its own process group: SIGKILL reaches what it forked too.
   void kill() override {
     if (::kill(-pid_, SIGKILL) != 0) ::kill(pid_, SIGKILL);
