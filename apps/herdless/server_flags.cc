@@ -27,6 +27,7 @@ const Flag kFlags[] = {
     {"pid-file", "Write the supervisor's pid here (for SIGUSR2 upgrades)"},
     {"udp-steer", "hash|session: datagrams by 4-tuple, or by a key in the datagram (default hash)"},
     {"udp-session-key", "OFFSET:LENGTH of the session key in the UDP payload, e.g. 0:8 (implies udp-steer session)"},
+    {"kernel-accounting", "auto|on|off: per-slot connection counts from the kernel (auto: on for run, off for serve)"},
     {"mode", "process|thread (default process)", true, false},
     {"service", "hello|echo|http (default hello)", true, false},
     {"message", "hello's reply; {worker} = worker index, \\n = newline (default 'hello world.')", true, false},

@@ -48,6 +48,10 @@ struct ServeConfig {
   int accept_batch = 64;  // accepts per wake-up and listener (1 = nginx's multi_accept off)
   UdpSteering udp;        // udp:// listens: hash, or session (with the key's place)
   uint32_t udp_max_datagram = 65527;  // larger datagrams are counted as truncated, not answered (IPv6's largest)
+  // Per-slot connection counts from the kernel (ConnTracker): the load of programs, which
+  // publish none. "auto" = on under `herdless run`, off under `serve` (its workers count
+  // their own connections).
+  enum class KernelAccounting { automatic, on, off } kernel_accounting = KernelAccounting::automatic;
   // `herdless run`: every slot runs this program instead of a built-in worker.
   std::optional<ProgramConfig> program;
 };

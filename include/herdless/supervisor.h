@@ -11,6 +11,7 @@
 
 #include "herdless/accept_probe.h"
 #include "herdless/admin_server.h"
+#include "herdless/conn_tracker.h"
 #include "herdless/event_loop.h"
 #include "herdless/inheritance.h"
 #include "herdless/listener_table.h"
@@ -112,6 +113,7 @@ class Supervisor {
   ListenerTable listeners_;
   StatsTable stats_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<ConnTracker> tracker_;       // per-slot connection counts; null when off
   std::unique_ptr<SteeringProgram> steering_;  // null under hash steering
   SharedMutex accept_mutex_;                   // accept-mutex strategy only
   Fd signal_fd_;

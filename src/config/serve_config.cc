@@ -23,7 +23,7 @@ constexpr std::string_view kKeys[] = {"listen",  "workers",       "mode",       
                                       "pin-workers", "stall-timeout", "pid-file", "accept", "accept-batch",
                                       "http-body",   "http-max-body", "udp-steer", "udp-session-key",
                                       "udp-max-datagram", "command", "stop-signal", "ready-timeout",
-                                      "fd-env", "output"};
+                                      "fd-env", "output", "kernel-accounting"};
 
 // Settings of the built-in workers only: `herdless run` cannot apply them to a program.
 constexpr std::string_view kServeOnlyKeys[] = {"service",   "message",      "http-body",  "http-max-body",
@@ -181,6 +181,11 @@ Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced,
     if (!v) return std::unexpected(v.error());
     if (*v < 1 || *v > 65527) return input_error("invalid udp-max-datagram", "'" + s.value + "' (want 1 to 65527 bytes)");
     config.udp_max_datagram = static_cast<uint32_t>(*v);
+  } else if (s.key == "kernel-accounting") {
+    if (s.value == "auto") config.kernel_accounting = ServeConfig::KernelAccounting::automatic;
+    else if (s.value == "on") config.kernel_accounting = ServeConfig::KernelAccounting::on;
+    else if (s.value == "off") config.kernel_accounting = ServeConfig::KernelAccounting::off;
+    else return input_error("invalid kernel-accounting", "'" + s.value + "' (want auto, on or off)");
   } else if (s.key == "pid-file") {
     config.pid_file = s.value;
   } else if (s.key == "steer") {

@@ -5,8 +5,11 @@
 // found empty or connections left it since the last sample; `pending` (steered - mark -
 // accepted_since) equals what waits in the queue. A program that stops accepting while
 // connections wait (stopped, or its event loop blocked) thus shows no progress and is
-// passed over after --stall-threshold, exactly like a stalled worker.
+// passed over after --stall-threshold, exactly like a stalled worker. With kernel accounting
+// (ConnTracker), `active` is what the slot accepted and has not finished: least-loaded then
+// balances long-lived connections of programs as it does for built-in workers.
 #include <algorithm>
+#include <cstdint>
 
 #include "herdless/supervisor.h"
 
@@ -15,14 +18,25 @@ namespace herdless {
 void Supervisor::sample_slots() {
   if (!steering_ || stopping_) return;
   const uint64_t now = static_cast<uint64_t>(monotonic_ns());
-  for (int slot = 0; slot < options_.config.workers && static_cast<size_t>(slot) < slots_.size(); ++slot) {
+  const int slots = std::min(options_.config.workers, static_cast<int>(slots_.size()));
+  const std::vector<ConnTracker::SlotConns> conns = tracker_ ? tracker_->read(slots) : std::vector<ConnTracker::SlotConns>();
+  for (int slot = 0; slot < slots; ++slot) {
     SlotState& state = slots_[static_cast<size_t>(slot)];
     herdless_slot* s = steering_->slot_state(slot);
     const uint32_t queued = listeners_.queued(slot);
     const uint64_t steered = __atomic_load_n(&s->steered, __ATOMIC_RELAXED);
-    // Connections that left the queue: steered here minus what still waits. (The few
-    // handshakes in flight between selection and the queue only delay this by a sample.)
-    const uint64_t accepted = steered > queued ? steered - queued : 0;
+    // Connections that left the queue. With the tracker: the handshakes completed into this
+    // slot's queue (migrations folded in) minus what waits. Without: steered here minus what
+    // waits (handshakes in flight between selection and the queue delay it by a sample).
+    uint64_t accepted = steered > queued ? steered - queued : 0;
+    if (!conns.empty()) {
+      const ConnTracker::SlotConns& c = conns[static_cast<size_t>(slot)];
+      const uint64_t arrived = c.established > c.migrated_out ? c.established - c.migrated_out : 0;
+      accepted = arrived > queued ? arrived - queued : 0;
+      const uint64_t open = c.open() > queued ? c.open() - queued : 0;
+      state.open = static_cast<int64_t>(open);
+      s->active = static_cast<uint32_t>(std::min<uint64_t>(open, UINT32_MAX));
+    }
     s->heartbeat_ns = now;  // a program's loop is not visible: its accepts are the signal
     if (queued == 0) {
       s->steered_mark = steered;

@@ -120,8 +120,20 @@ void Supervisor::start_steering() {
                  "waits for it)");
   }
   if (!SteeringProgram::wanted(config.steer, config.udp, listeners_)) return;
+  using Accounting = ServeConfig::KernelAccounting;
+  const bool accounting = config.kernel_accounting == Accounting::on ||
+                          (config.kernel_accounting == Accounting::automatic && runs_programs());
+  if (accounting && config.steer != SteerMode::hash) {
+    auto tracker = ConnTracker::attach();
+    if (tracker) {
+      tracker_ = std::move(*tracker);
+    } else {
+      spdlog::warn("kernel accounting: {}; steering sees queues but not open connections",
+                   tracker.error().message());
+    }
+  }
   auto program = SteeringProgram::attach(config.steer, config.udp, listeners_, config.stall_threshold,
-                                         inherited_ ? &*inherited_ : nullptr);
+                                         inherited_ ? &*inherited_ : nullptr, tracker_.get());
   if (!program) {
     spdlog::warn("steering: cannot use the eBPF program ({}); using the kernel's hash: queued connections "
                  "cannot migrate (a stalled worker's queue waits for it){}",
