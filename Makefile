@@ -2,11 +2,14 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
+# `make run`: a real third-party server (Debian's uvicorn, installed by `make deps`) in every slot.
+RUN_COMMAND ?= /usr/bin/python3 -m uvicorn --fd 3 --no-access-log --app-dir tests/apps asgi_app:app
+SERVE_ARGS ?=
 FUZZ_SECONDS ?= 300
 FUZZ_BUILD ?= build-fuzz
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build run test test-asan fuzz bench bench-http bench-udp clean
+.PHONY: all deps build run serve test test-asan fuzz bench bench-http bench-udp clean
 
 all: build
 
@@ -20,7 +23,10 @@ build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	./$(BUILD)/herdless serve $(RUN_ARGS)
+	./$(BUILD)/herdless run $(RUN_ARGS) -- $(RUN_COMMAND)
+
+serve: build
+	./$(BUILD)/herdless serve $(SERVE_ARGS)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 300
