@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -320,6 +321,45 @@ TEST(Run, KilledProgramIsRestartedOnTheSameSocketWithItsQueueIntact) {
             std::string::npos)
       << run->log();
   EXPECT_FALSE(runtest::alive(victim));
+  expect_clean_stop(run);
+}
+
+// O_NONBLOCK belongs to the socket's open file description, which every program of a slot
+// shares (and the supervisor): starting the slot's next program must not switch the running
+// program's listener to blocking, or a program that accepts until EAGAIN (most event loops)
+// blocks in accept() while the connections it accepted wait.
+TEST(Run, ReloadLeavesTheRunningProgramsListenerAsItSetIt) {
+  const std::string delay = temp_name("delay");
+  std::ofstream(delay) << "0\n";
+  RunServer run({"--listen", "tcp://127.0.0.1:0", "--workers", "1", "--admin", "127.0.0.1:0"},
+                {"/bin/sh", "-c",
+                 "sleep $(cat " + delay + "); exec " + runtest::kPython + " " + runtest::app("stdlib_server.py")});
+  ASSERT_TRUE(run->wait_ready()) << run->log();
+  const auto stats = run.wait_all_ready(1);
+  ASSERT_TRUE(stats.is_object()) << run->log();
+  const int old = stats["workers"][0]["pid"].get<int>();
+  auto flags_of = [](int pid) {
+    const std::string info = runtest::read_text("/proc/" + std::to_string(pid) + "/fdinfo/3");
+    const size_t at = info.find("flags:");
+    return at == std::string::npos ? -1 : std::stoi(info.substr(at + 6), nullptr, 8);
+  };
+  ASSERT_NE(flags_of(old) & O_NONBLOCK, 0) << "stdlib_server.py made its listener non-blocking";
+  // The next generation starts slowly (a shell sleeping 3 s before Python): meanwhile the
+  // old program serves alone.
+  std::ofstream(delay) << "3\n";
+  run->signal(SIGHUP);
+  ASSERT_TRUE(run.wait_log("reloaded", 2s)) << run->log();
+  std::this_thread::sleep_for(200ms);
+  EXPECT_NE(flags_of(old) & O_NONBLOCK, 0) << "the old program's listener was switched to blocking";
+  for (int i = 0; i < 3; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    auto reply = testutil::fetch(run->listener(), runtest::kRequest, 2000ms);
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_TRUE(reply) << reply.error().message();
+    EXPECT_NE(reply->find("pid=" + std::to_string(old)), std::string::npos) << *reply;
+    EXPECT_LT(took, 500ms) << "request " << i << " waited while the old program was stuck in accept()";
+  }
+  ::unlink(delay.c_str());
   expect_clean_stop(run);
 }
 
