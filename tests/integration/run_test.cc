@@ -350,6 +350,7 @@ TEST(Run, ReloadLeavesTheRunningProgramsListenerAsItSetIt) {
   run->signal(SIGHUP);
   ASSERT_TRUE(run.wait_log("reloaded", 2s)) << run->log();
   std::this_thread::sleep_for(200ms);
+  ::unlink(delay.c_str());  // read by the new program's shell by now
   EXPECT_NE(flags_of(old) & O_NONBLOCK, 0) << "the old program's listener was switched to blocking";
   for (int i = 0; i < 3; ++i) {
     const auto start = std::chrono::steady_clock::now();
@@ -359,7 +360,6 @@ TEST(Run, ReloadLeavesTheRunningProgramsListenerAsItSetIt) {
     EXPECT_NE(reply->find("pid=" + std::to_string(old)), std::string::npos) << *reply;
     EXPECT_LT(took, 500ms) << "request " << i << " waited while the old program was stuck in accept()";
   }
-  ::unlink(delay.c_str());
   expect_clean_stop(run);
 }
 
