@@ -19,8 +19,11 @@ class ListenerTable {
   // by the others. Sockets of `previous` whose requested URL reappears are reused (and
   // resized), so a reload keeps the queues of unchanged addresses.
   // With `inherited` (a binary upgrade), sockets handed over for a requested URL are adopted.
+  // New sockets are blocking when `nonblocking` is false (herdless run: the programs' sockets,
+  // which the supervisor never accepts from; a kept socket's flags are the programs' business).
   static Result<ListenerTable> open(const std::vector<ListenAddress>& requested, int slots, int backlog,
-                                    ListenerTable* previous = nullptr, const Inherited* inherited = nullptr);
+                                    ListenerTable* previous = nullptr, const Inherited* inherited = nullptr,
+                                    bool nonblocking = true);
 
   int slots() const { return slots_; }
   // The addresses as bound (port 0 resolved), in the order requested.
@@ -52,7 +55,7 @@ class ListenerTable {
     std::vector<Fd> sockets;  // index = slot
     size_t kept = 0;          // sockets taken over from a previous table (during open only)
   };
-  static Result<void> grow(Group& group, int slots, int backlog);
+  static Result<void> grow(Group& group, int slots, int backlog, bool nonblocking);
 
   std::vector<Group> groups_;
   int slots_ = 0;

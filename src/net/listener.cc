@@ -18,9 +18,9 @@ bool is_wildcard(const ListenAddress& address) {
 
 }  // namespace
 
-Result<Fd> open_reuseport_socket(const ListenAddress& address, int backlog) {
+Result<Fd> open_reuseport_socket(const ListenAddress& address, int backlog, bool nonblocking) {
   const int type = address.transport == Transport::tcp ? SOCK_STREAM : SOCK_DGRAM;
-  Fd fd(::socket(address.family(), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  Fd fd(::socket(address.family(), type | (nonblocking ? SOCK_NONBLOCK : 0) | SOCK_CLOEXEC, 0));
   if (!fd) return sys_error("socket", address.url());
   const int one = 1;
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {

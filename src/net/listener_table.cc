@@ -13,11 +13,11 @@
 
 namespace herdless {
 
-Result<void> ListenerTable::grow(Group& group, int slots, int backlog) {
+Result<void> ListenerTable::grow(Group& group, int slots, int backlog, bool nonblocking) {
   while (static_cast<int>(group.sockets.size()) < slots) {
     // Every slot after the first binds the port the first one got, so port 0 is shared.
     const ListenAddress& target = group.sockets.empty() ? group.requested : group.bound;
-    auto fd = open_reuseport_socket(target, backlog);
+    auto fd = open_reuseport_socket(target, backlog, nonblocking);
     if (!fd) return std::unexpected(fd.error());
     if (group.sockets.empty()) {
       auto bound = bound_address(fd->get(), group.requested.transport);
@@ -30,7 +30,8 @@ Result<void> ListenerTable::grow(Group& group, int slots, int backlog) {
 }
 
 Result<ListenerTable> ListenerTable::open(const std::vector<ListenAddress>& requested, int slots,
-                                          int backlog, ListenerTable* previous, const Inherited* inherited) {
+                                          int backlog, ListenerTable* previous, const Inherited* inherited,
+                                          bool nonblocking) {
   ListenerTable table;
   table.slots_ = slots;
   // The previous table's address order, to restore it if this open fails half-way.
@@ -71,7 +72,7 @@ Result<ListenerTable> ListenerTable::open(const std::vector<ListenAddress>& requ
       }
     }
     // Only grow here: shrinking closes sockets, which must wait until the whole table opened.
-    auto grown = grow(group, std::max(slots, static_cast<int>(kept)), backlog);
+    auto grown = grow(group, std::max(slots, static_cast<int>(kept)), backlog, nonblocking);
     if (!grown) {
       // Hand reused groups back (without the sockets just added) so a failed reload leaves
       // the previous table as it was.

@@ -1,6 +1,8 @@
 // ConnTracker: conn_track skeleton lifecycle (open -> load -> attach) and the counter reads.
 #include "herdless/conn_tracker.h"
 
+#include "herdless/libbpf_log.h"
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -18,6 +20,7 @@
 namespace herdless {
 
 Result<std::unique_ptr<ConnTracker>> ConnTracker::attach() {
+  route_libbpf_messages_to_debug_log();
   std::unique_ptr<ConnTracker> tracker(new ConnTracker());
   tracker->skel_ = conn_track_bpf__open();
   if (tracker->skel_ == nullptr) return sys_error("bpf open", "conn_track program");

@@ -2,6 +2,8 @@
 // attach), the shared slot-state mapping, counters.
 #include "herdless/steering_program.h"
 
+#include "herdless/libbpf_log.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -27,17 +29,6 @@
 
 namespace herdless {
 namespace {
-
-// libbpf's own messages go to the debug log; the one-line reason reaches the user as an Error.
-int libbpf_log(enum libbpf_print_level level, const char* format, va_list args) {
-  if (level == LIBBPF_DEBUG) return 0;
-  char line[512];
-  const int n = std::vsnprintf(line, sizeof line, format, args);
-  std::string text(line, n > 0 ? std::min(static_cast<size_t>(n), sizeof line - 1) : 0);
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  spdlog::debug("libbpf: {}", text);
-  return 0;
-}
 
 uint32_t tcp_policy(SteerMode mode) {
   switch (mode) {
@@ -87,7 +78,7 @@ Result<std::unique_ptr<SteeringProgram>> SteeringProgram::attach(SteerMode mode,
                                                                  std::chrono::milliseconds stall_threshold,
                                                                  const Inherited* inherited,
                                                                  const ConnTracker* tracker) {
-  libbpf_set_print(libbpf_log);
+  route_libbpf_messages_to_debug_log();
   std::unique_ptr<SteeringProgram> program(new SteeringProgram(mode, udp));
   if (tracker != nullptr) {
     program->track_flows_fd_.reset(::fcntl(tracker->flows_map_fd(), F_DUPFD_CLOEXEC, 0));

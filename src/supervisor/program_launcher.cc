@@ -75,12 +75,6 @@ class ProgramProcess final : public RunningWorker {
   for (int fd : launch.listen_fds) high = fd >= high ? fd + 1 : high;
   for (int i = 0; i < count; ++i) ::dup2(launch.listen_fds[static_cast<size_t>(i)], high + i);
   for (int i = 0; i < count; ++i) ::dup2(high + i, kFirstFd + i);  // dup2 leaves FD_CLOEXEC clear
-  // Blocking, as systemd and einhorn hand sockets over. O_NONBLOCK belongs to the socket's
-  // open file description, shared with the supervisor's copy, which never accepts from it.
-  for (int i = 0; i < count; ++i) {
-    const int flags = ::fcntl(kFirstFd + i, F_GETFL);
-    if (flags >= 0) ::fcntl(kFirstFd + i, F_SETFL, flags & ~O_NONBLOCK);
-  }
   ::close_range(static_cast<unsigned>(kFirstFd + count), ~0U, 0);
 
   // LISTEN_PID is this process: filled in now that it exists.

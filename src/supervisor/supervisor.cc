@@ -83,7 +83,8 @@ Result<void> Supervisor::start() {
     if (!mutex) return std::unexpected(mutex.error());
     accept_mutex_ = std::move(*mutex);
   }
-  auto table = ListenerTable::open(config.listen, socket_slots(config), config.backlog, nullptr, handed);
+  auto table = ListenerTable::open(config.listen, socket_slots(config), config.backlog, nullptr, handed,
+                                   !runs_programs());
   if (!table) return std::unexpected(table.error());
   listeners_ = std::move(*table);
 
@@ -123,13 +124,13 @@ void Supervisor::start_steering() {
   using Accounting = ServeConfig::KernelAccounting;
   const bool accounting = config.kernel_accounting == Accounting::on ||
                           (config.kernel_accounting == Accounting::automatic && runs_programs());
+  std::optional<Error> tracker_error;
   if (accounting && config.steer != SteerMode::hash) {
     auto tracker = ConnTracker::attach();
     if (tracker) {
       tracker_ = std::move(*tracker);
     } else {
-      spdlog::warn("kernel accounting: {}; steering sees queues but not open connections",
-                   tracker.error().message());
+      tracker_error = tracker.error();  // said below only if BPF works otherwise
     }
   }
   auto program = SteeringProgram::attach(config.steer, config.udp, listeners_, config.stall_threshold,
@@ -141,9 +142,14 @@ void Supervisor::start_steering() {
                  config.udp.mode == UdpSteer::session ? " and UDP sessions follow the 4-tuple, not the key" : "");
     config.steer = SteerMode::hash;
     config.udp.mode = UdpSteer::hash;
+    tracker_.reset();
     return;
   }
   steering_ = std::move(*program);
+  if (tracker_error) {
+    spdlog::warn("kernel accounting: {}; steering sees each slot's queue but not its open connections",
+                 tracker_error->message());
+  }
 }
 
 int Supervisor::run() {
@@ -386,7 +392,8 @@ void Supervisor::reload() {
     config->udp = options_.config.udp;
   }
   config->accept = options_.config.accept;  // the socket layout stays as started
-  auto table = ListenerTable::open(config->listen, socket_slots(*config), config->backlog, &listeners_);
+  auto table = ListenerTable::open(config->listen, socket_slots(*config), config->backlog, &listeners_, nullptr,
+                                   !runs_programs());
   if (!table) {
     spdlog::error("reload rejected: {}", table.error().message());
     return;

@@ -178,7 +178,7 @@ void Supervisor::rescue_program(int slot, int64_t progress_age_ms, uint32_t queu
   slots_[static_cast<size_t>(slot)].rescued = true;
   for (size_t group = 0; group < listeners_.groups(); ++group) {
     if (!steering_->steers(group) || listeners_.group_address(group).transport != Transport::tcp) continue;
-    auto fresh = open_reuseport_socket(listeners_.group_address(group), options_.config.backlog);
+    auto fresh = open_reuseport_socket(listeners_.group_address(group), options_.config.backlog, false);
     if (!fresh) {
       spdlog::error("rescue of worker {}: {}", slot, fresh.error().message());
       continue;
