@@ -30,12 +30,23 @@ struct {
   __type(value, struct herdless_flow_slot);
 } open_flows SEC(".maps");
 
+/* One shared (not per-CPU) entry per slot: the steering program reads a slot's live open
+ * count at every selection (least-loaded), so it must see every CPU's additions at once. */
 struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, HERDLESS_MAX_SLOTS);
   __type(key, __u32);
   __type(value, struct herdless_slot_conns);
 } conns SEC(".maps");
+
+/* Connections of the slot open right now (queued or accepted, not finished by its server). */
+static __always_inline __u64 herdless_live_open(__u32 slot) {
+  const struct herdless_slot_conns *c = bpf_map_lookup_elem(&conns, &slot);
+  if (!c) return 0;
+  const __u64 in = c->established + c->migrated_in;
+  const __u64 out = c->closed + c->migrated_out;
+  return in > out ? in - out : 0;
+}
 
 /* An IPv4 peer of an IPv6 socket (::ffff:a.b.c.d on both ends) is keyed as IPv4, so the
  * packet's view (IPv4 header) and the socket's view agree. */
@@ -50,7 +61,7 @@ static __always_inline void herdless_flow_unmap(struct herdless_flow *f) {
   f->local[2] = f->local[3] = f->remote[2] = f->remote[3] = 0;
 }
 
-/* Adds `n` to one counter of a slot (this CPU's copy; atomic, as softirq may nest). */
+/* Adds `n` to one counter of a slot (atomic: every CPU adds to the same entry). */
 #define HERDLESS_CONNS_ADD(slot, field, n)                                    \
   do {                                                                        \
     __u32 slot_ = (slot);                                                     \

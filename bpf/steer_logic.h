@@ -49,6 +49,12 @@ HERDLESS_INLINE __u64 herdless_pending(const struct herdless_slot *s) {
 
 HERDLESS_INLINE __u64 herdless_load(const struct herdless_slot *s) { return (__u64)s->active + herdless_pending(s); }
 
+/* The includer may define HERDLESS_LIVE_OPEN(i): connections the kernel counts open for slot
+ * i right now (connection accounting), added to the published load. */
+#ifndef HERDLESS_LIVE_OPEN
+#define HERDLESS_LIVE_OPEN(i) 0
+#endif
+
 /* Stalled: connections wait for it, and its loop or its accepts have not moved within the
  * threshold. A timestamp newer than `now` (written after `now` was read) is fresh. */
 HERDLESS_INLINE int herdless_stalled(const struct herdless_slot *s, __u64 now, __u64 threshold) {
@@ -173,7 +179,7 @@ HERDLESS_INLINE void herdless_least_loaded(struct herdless_scan *s, __u32 r1, __
   if (b == n || b == a) return;
   const struct herdless_slot *sa = HERDLESS_SLOT(a);
   const struct herdless_slot *sb = HERDLESS_SLOT(b);
-  if (sa && sb && herdless_load(sb) < herdless_load(sa)) s->c.slot = b;
+  if (sa && sb && herdless_load(sb) + HERDLESS_LIVE_OPEN(b) < herdless_load(sa) + HERDLESS_LIVE_OPEN(a)) s->c.slot = b;
 }
 
 /* Rendezvous (highest random weight) hash of `key` over healthy slots: a key stays on its

@@ -69,7 +69,7 @@ struct herdless_flow_slot {
   __u32 reserved;
 };
 
-/* Per-slot connection counts (per-CPU array, summed by the reader). open = established +
+/* Per-slot connection counts (one shared entry per slot, atomic adds). open = established +
  * migrated_in - closed - migrated_out: connections of the slot that its server has not yet
  * finished (closed or shut down its side), whether still queued or accepted. */
 struct herdless_slot_conns {

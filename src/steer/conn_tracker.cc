@@ -43,19 +43,15 @@ int ConnTracker::conns_map_fd() const { return bpf_map__fd(skel_->maps.conns); }
 
 std::vector<ConnTracker::SlotConns> ConnTracker::read(int slots) const {
   std::vector<SlotConns> out(static_cast<size_t>(slots > 0 ? slots : 0));
-  const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return out;
-  std::vector<herdless_slot_conns> per_cpu(static_cast<size_t>(cpus));
   const int map_fd = conns_map_fd();
   for (uint32_t slot = 0; slot < out.size(); ++slot) {
-    if (bpf_map_lookup_elem(map_fd, &slot, per_cpu.data()) != 0) continue;
+    herdless_slot_conns c{};
+    if (bpf_map_lookup_elem(map_fd, &slot, &c) != 0) continue;
     SlotConns& s = out[slot];
-    for (const auto& c : per_cpu) {
-      s.migrated_in += c.migrated_in;
-      s.migrated_out += c.migrated_out;
-      s.established += c.established + c.migrated_in;
-      s.closed += c.closed + c.migrated_out;
-    }
+    s.migrated_in = c.migrated_in;
+    s.migrated_out = c.migrated_out;
+    s.established = c.established + c.migrated_in;
+    s.closed = c.closed + c.migrated_out;
   }
   return out;
 }

@@ -6,8 +6,9 @@
 // accepted_since) equals what waits in the queue. A program that stops accepting while
 // connections wait (stopped, or its event loop blocked) thus shows no progress and is
 // passed over after --stall-threshold, exactly like a stalled worker. With kernel accounting
-// (ConnTracker), `active` is what the slot accepted and has not finished: least-loaded then
-// balances long-lived connections of programs as it does for built-in workers.
+// (ConnTracker), the steering program adds each slot's live open count (queued or accepted,
+// not finished) to its load at every selection, so least-loaded balances long-lived
+// connections and avoids a blocked program at once; `active` stays 0 for programs.
 #include <algorithm>
 #include <cstdint>
 
@@ -34,8 +35,7 @@ void Supervisor::sample_slots() {
       const uint64_t arrived = c.established > c.migrated_out ? c.established - c.migrated_out : 0;
       accepted = arrived > queued ? arrived - queued : 0;
       const uint64_t open = c.open() > queued ? c.open() - queued : 0;
-      state.open = static_cast<int64_t>(open);
-      s->active = static_cast<uint32_t>(std::min<uint64_t>(open, UINT32_MAX));
+      state.open = static_cast<int64_t>(open);  // the program itself reads the live count
     }
     s->heartbeat_ns = now;  // a program's loop is not visible: its accepts are the signal
     if (queued == 0) {
