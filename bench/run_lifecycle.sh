@@ -58,7 +58,12 @@ row["per_worker"] = d.get("per_worker", {})
 row.update(extra)
 print(json.dumps(row))
 EOF
-  tail -n 1 "$rows" | $PY -c 'import json,sys; r=json.loads(sys.stdin.read()); print(f"{r[\"scenario\"]:8} {r[\"variant\"]:34} completed {r[\"completed\"]:7} failed {r[\"failed\"]:5} (timed out {r[\"timed_out\"]}, reset {r[\"reset\"]}, refused {r[\"refused\"]}) p99 {r[\"p99_us\"]/1000:.1f} ms", {k: v for k, v in r.items() if k in ("held_at_kill","rate_ratio","after_sigcont","timeouts_percent","generations")})'
+  tail -n 1 "$rows" | $PY -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+extra = {k: v for k, v in r.items() if k in ("held_at_kill", "rate_ratio", "after_sigcont", "timeouts_percent", "generations")}
+print("%-8s %-38s completed %7d failed %5d (timed out %d, reset %d, refused %d) p99 %.1f ms %s" % (r["scenario"], r["variant"],
+      r["completed"], r["failed"], r["timed_out"], r["reset"], r["refused"], r["p99_us"] / 1000.0, extra))'
 }
 
 rolling() {  # NAME SIGNAL-TARGET(herdless|own) ARGS...

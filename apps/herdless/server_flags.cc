@@ -40,7 +40,7 @@ const Flag kFlags[] = {
     {"udp-max-datagram", "Larger datagrams are counted as truncated and not answered (default 65527)", true, false},
     {"stop-signal", "Signal that asks a program to stop gracefully (default TERM); SIGKILL after --drain-timeout",
      false, true},
-    {"ready-timeout", "A program that neither says READY=1 nor accepts is taken as ready after this (default 5s)",
+    {"ready-timeout", "A program that shows no sign of serving (READY=1, accept, a polled listener) is taken as ready after this (default 30s)",
      false, true},
     {"fd-env", "systemd,einhorn|systemd|einhorn|none: which conventions announce the sockets (default both)", false,
      true},

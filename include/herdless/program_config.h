@@ -27,7 +27,7 @@ struct ProgramConfig {
   unsigned conventions = kFdSystemd | kFdEinhorn;
   int stop_signal = 15;  // SIGTERM; then SIGKILL after --drain-timeout
   // Ready on sd_notify READY=1, on its first accept, or once this long has passed.
-  std::chrono::milliseconds ready_timeout{5'000};
+  std::chrono::milliseconds ready_timeout{30'000};
   ProgramOutput output = ProgramOutput::prefix;
 };
 

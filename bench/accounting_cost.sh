@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# accounting_cost.sh: what kernel connection accounting (ConnTracker: the tracepoint on TCP
+# state changes and the flow maps of the steering program) costs `herdless serve`, on
+# `herdless bench`'s steady scenario. Runs it ROUNDS times with --kernel-accounting=off and
+# =on alternately (off, on, off, on, ...) and compares the reuseport least-loaded row: median
+# rate and server CPU time per connection, and their ratios on/off.
+# Environment: BUILD (build dir), ROUNDS (3), OUT (bench/results/accounting_cost.json).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+ROUNDS=${ROUNDS:-3}
+OUT=${OUT:-bench/results/accounting_cost.json}
+need_binaries "$BUILD/herdless"
+bench_init kill
+rows="$tmp/rows.jsonl"
+: >"$rows"
+for round in $(seq "$ROUNDS"); do
+  for side in off on; do
+    mkdir -p "$tmp/$side-$round"
+    "$BUILD/herdless" bench --scenario steady --out "$tmp/$side-$round" --serve-arg="--kernel-accounting=$side" >/dev/null
+    python3 - "$tmp/$side-$round/bench-steady.json" "$side" "$round" >>"$rows" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+row = next(r for r in d["rows"] if r["accept"] == "reuseport" and r["steer"] == "least-loaded")
+print(json.dumps({"accounting": sys.argv[2], "round": int(sys.argv[3]), "rate": row["connections_per_second"],
+                  "cpu_us_per_connection": row["cpu_us_per_connection"], "failed": row["failed"]}))
+PY
+    tail -n 1 "$rows"
+  done
+done
+python3 - "$rows" "$OUT" <<'PY'
+import json, os, statistics, sys, time, platform
+rows = [json.loads(l) for l in open(sys.argv[1])]
+med = lambda side, key: statistics.median(r[key] for r in rows if r["accounting"] == side)
+out = {"benchmark": "bench/accounting_cost.sh", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+       "kernel": platform.release(), "cpus": os.cpu_count(), "loadavg_end": os.getloadavg(),
+       "scenario": "herdless bench steady, reuseport least-loaded row", "rows": rows,
+       "median_rate": {"off": med("off", "rate"), "on": med("on", "rate")},
+       "median_cpu_us_per_connection": {"off": med("off", "cpu_us_per_connection"), "on": med("on", "cpu_us_per_connection")}}
+out["rate_ratio_on_off"] = round(out["median_rate"]["on"] / out["median_rate"]["off"], 4)
+out["cpu_ratio_on_off"] = round(out["median_cpu_us_per_connection"]["on"] / out["median_cpu_us_per_connection"]["off"], 4)
+json.dump(out, open(sys.argv[2], "w"), indent=1)
+print("rate on/off", out["rate_ratio_on_off"], "cpu/conn on/off", out["cpu_ratio_on_off"], out["median_rate"], out["median_cpu_us_per_connection"])
+PY
+echo "wrote $OUT"
