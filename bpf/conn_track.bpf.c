@@ -47,6 +47,23 @@ enum {
 /* Handshakes that completed but could not be tracked (`open_flows` full). */
 __u64 untracked = 0;
 
+/* The TCP ports herdless serves (network order), set by the loader: a state change of any
+ * other socket (the clients' ends on loopback, every other server of the host) is dismissed
+ * after one read, before the flow key is built and looked up. 0 ports: no filter. */
+#define HERDLESS_MAX_TRACKED_PORTS 16
+__u16 ports[HERDLESS_MAX_TRACKED_PORTS] = {};
+__u32 nr_ports = 0;
+
+static __always_inline int served_port(__u16 port) {
+  const __u32 n = nr_ports;
+  if (n == 0) return 1;
+#pragma unroll
+  for (__u32 i = 0; i < HERDLESS_MAX_TRACKED_PORTS; i++) {
+    if (i < n && ports[i] == port) return 1;
+  }
+  return 0;
+}
+
 static __always_inline int flow_of(const struct sock *sk, struct herdless_flow *f) {
   const unsigned short family = BPF_CORE_READ(sk, __sk_common.skc_family);
   f->local_port = BPF_CORE_READ((const struct inet_sock *)sk, inet_sport);
@@ -77,6 +94,7 @@ int herdless_conn_state(struct bpf_raw_tracepoint_args *ctx) {
   const int finished = (from == TCP_ESTABLISHED || from == TCP_CLOSE_WAIT) &&
                        (to == TCP_FIN_WAIT1 || to == TCP_LAST_ACK || to == TCP_CLOSE);
   if (!completed && !abandoned && !finished) return 0;
+  if (!served_port(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport))) return 0;
   if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP) return 0;
   struct herdless_flow f;
   __builtin_memset(&f, 0, sizeof f);

@@ -42,6 +42,10 @@ class ConnTracker {
   int open_flows_map_fd() const;  // established flows not yet finished
   int conns_map_fd() const;       // per-slot counters (per-CPU array)
 
+  // Only connections to these local TCP ports are looked at (the program dismisses every
+  // other socket's state change after one read); at most 16, more means no filter.
+  void set_ports(const std::vector<uint16_t>& ports);
+
   // Counts of slots [0, slots).
   std::vector<SlotConns> read(int slots) const;
   // Events that could not be counted: handshakes completed with `open_flows` full, plus runs

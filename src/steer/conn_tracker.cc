@@ -3,6 +3,7 @@
 
 #include "herdless/libbpf_log.h"
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -54,6 +55,17 @@ std::vector<ConnTracker::SlotConns> ConnTracker::read(int slots) const {
     s.closed = c.closed + c.migrated_out;
   }
   return out;
+}
+
+void ConnTracker::set_ports(const std::vector<uint16_t>& ports) {
+  constexpr size_t kMax = sizeof skel_->bss->ports / sizeof skel_->bss->ports[0];
+  if (ports.size() > kMax) {
+    __atomic_store_n(&skel_->bss->nr_ports, 0U, __ATOMIC_RELAXED);
+    return;
+  }
+  // Rewritten in place: a state change that races a reload changing the ports may be missed.
+  for (size_t i = 0; i < ports.size(); ++i) skel_->bss->ports[i] = htons(ports[i]);
+  __atomic_store_n(&skel_->bss->nr_ports, static_cast<uint32_t>(ports.size()), __ATOMIC_RELEASE);
 }
 
 uint64_t ConnTracker::lost() const {

@@ -27,6 +27,17 @@ sigset_t handled_signals() {
   return set;
 }
 
+// The TCP ports served, as bound (port 0 resolved).
+std::vector<uint16_t> tcp_ports(const ListenerTable& table) {
+  std::vector<uint16_t> ports;
+  for (const ListenAddress& address : table.bound_addresses()) {
+    if (address.transport == Transport::tcp && std::ranges::find(ports, address.port()) == ports.end()) {
+      ports.push_back(address.port());
+    }
+  }
+  return ports;
+}
+
 const char* mode_name(WorkerMode mode) { return mode == WorkerMode::process ? "process" : "thread"; }
 
 }  // namespace
@@ -129,6 +140,7 @@ void Supervisor::start_steering() {
     auto tracker = ConnTracker::attach();
     if (tracker) {
       tracker_ = std::move(*tracker);
+      tracker_->set_ports(tcp_ports(listeners_));
     } else {
       tracker_error = tracker.error();  // said below only if BPF works otherwise
     }
@@ -412,6 +424,7 @@ void Supervisor::reload() {
     }
   }
   listeners_ = std::move(*table);
+  if (tracker_) tracker_->set_ports(tcp_ports(listeners_));
   options_.config = std::move(*config);
   for (SlotState& state : slots_) {
     if (state.restart_timer) state.restart_timer->disarm();
