@@ -2,7 +2,7 @@
 # accounting_cost.sh: what kernel connection accounting (ConnTracker: the tracepoint on TCP
 # state changes and the flow maps of the steering program) costs `herdless serve`, on
 # `herdless bench`'s steady scenario. Runs it ROUNDS times with --kernel-accounting=off and
-# =on alternately (off, on, off, on, ...) and compares the reuseport least-loaded row: median
+# =on alternately (off on, on off, ...; each run in a fresh network namespace) and compares the reuseport least-loaded row: median
 # rate and server CPU time per connection, and their ratios on/off.
 # Environment: BUILD (build dir), ROUNDS (3), OUT (bench/results/accounting_cost.json).
 set -euo pipefail
@@ -16,9 +16,13 @@ bench_init kill
 rows="$tmp/rows.jsonl"
 : >"$rows"
 for round in $(seq "$ROUNDS"); do
-  for side in off on; do
+  # ABBA order, and every run in a network namespace of its own: a run's 100,000s of
+  # TIME_WAIT sockets would otherwise slow the runs after it.
+  order="off on"
+  (( round % 2 == 0 )) && order="on off"
+  for side in $order; do
     mkdir -p "$tmp/$side-$round"
-    "$BUILD/herdless" bench --scenario steady --out "$tmp/$side-$round" --serve-arg="--kernel-accounting=$side" >/dev/null
+    unshare --net sh -c "ip link set lo up && exec \"$BUILD/herdless\" bench --scenario steady --out \"$tmp/$side-$round\" --serve-arg=--kernel-accounting=$side" >/dev/null
     python3 - "$tmp/$side-$round/bench-steady.json" "$side" "$round" >>"$rows" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
