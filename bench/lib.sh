@@ -178,17 +178,23 @@ stop_load() {
   load=""
 }
 
-# group_cpu_ticks PGID: utime + stime of every process in the group (all their threads
-# included), in clock ticks.
-group_cpu_ticks() {
+# pids_cpu_ticks PID...: utime + stime of these processes (all their threads included), in
+# clock ticks; a process gone meanwhile counts 0.
+pids_cpu_ticks() {
   local total=0 pid stat
   local -a fields
-  for pid in $(ps -e -o pid=,pgid= | awk -v g="$1" '$2 == g { print $1 }'); do
+  for pid in "$@"; do
     stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
     read -r -a fields <<<"${stat##*) }"
     total=$((total + fields[11] + fields[12]))
   done
   echo "$total"
+}
+
+# group_cpu_ticks PGID: pids_cpu_ticks of every process in the process group.
+group_cpu_ticks() {
+  # shellcheck disable=SC2046 # one word per pid
+  pids_cpu_ticks $(ps -e -o pid=,pgid= | awk -v g="$1" '$2 == g { print $1 }')
 }
 
 # json_number FILE KEY: the number stored under "KEY" in a one-line JSON object.

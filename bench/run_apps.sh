@@ -127,14 +127,8 @@ tree_pids() {
 }
 # tree_cpu_ticks ROOT: utime + stime of ROOT and its descendants (all threads), clock ticks.
 tree_cpu_ticks() {
-  local total=0 pid stat
-  local -a fields
-  for pid in $(tree_pids "$1"); do
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-    read -r -a fields <<<"${stat##*) }"
-    total=$((total + fields[11] + fields[12]))
-  done
-  echo "$total"
+  # shellcheck disable=SC2046 # one word per pid
+  pids_cpu_ticks $(tree_pids "$1")
 }
 # worker_pids: the 4 uvicorn worker processes, in slot order under herdless run (from
 # /stats), by pid under own (the children of uvicorn's parent that serve: every child but

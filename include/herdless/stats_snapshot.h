@@ -20,7 +20,7 @@ struct ProgramSnapshot {
   bool ready = false;       // the slot's newest program said READY=1, accepted, or timed out
   std::string last_exit;    // how the slot's last program ended ("exited with code 1", ...)
   uint32_t queued = 0;      // connections waiting in its accept queues (TCP_INFO)
-  uint64_t accepted = 0;    // connections taken from its queues
+  int64_t accepted = -1;    // connections taken from its queues (-1: not known without the eBPF program)
   int64_t open = -1;        // accepted and still open (-1: not known without kernel accounting)
 };
 

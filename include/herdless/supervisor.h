@@ -95,6 +95,9 @@ class Supervisor {
   // Stall rescue (supervisor_rescue.cc).
   void check_stalls();
   void rescue(int slot, int64_t heartbeat_age_ms, uint32_t queued);
+  // Takes the slot out of selection and gives it fresh TCP sockets, shutting the old ones
+  // down so their queues migrate; returns the groups whose socket was replaced.
+  std::vector<size_t> unlisten_slot(int slot);
   void readmit(int slot);
   // herdless run (supervisor_programs.cc).
   bool runs_programs() const { return options_.config.program.has_value(); }

@@ -69,8 +69,8 @@ nlohmann::json to_json(const StatsSnapshot& snapshot) {
     if (w.steer) worker["steer"] = steer_json(*w.steer, false);
     if (w.program) {
       worker["program"] = {{"generation", w.program->generation}, {"ready", w.program->ready},
-                           {"last_exit", w.program->last_exit}, {"queued", w.program->queued},
-                           {"accepted", w.program->accepted}};
+                           {"last_exit", w.program->last_exit}, {"queued", w.program->queued}};
+      if (w.program->accepted >= 0) worker["program"]["accepted"] = w.program->accepted;
       if (w.program->open >= 0) worker["program"]["open"] = w.program->open;
     }
     if (!snapshot.udp_steer.empty()) {
@@ -110,7 +110,10 @@ void render_program_metrics(const StatsSnapshot& snapshot, std::string& out) {
   for (const Metric& m : metrics) {
     bool header = false;
     for (const WorkerSnapshot& w : snapshot.workers) {
-      if (!w.program || (m.get == metrics[4].get && w.program->open < 0)) continue;
+      if (!w.program || (m.get == metrics[3].get && w.program->accepted < 0) ||
+          (m.get == metrics[4].get && w.program->open < 0)) {
+        continue;
+      }
       if (!header) out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", m.name, m.help, m.name, m.type);
       header = true;
       out += fmt::format("{}{{worker=\"{}\"}} {}\n", m.name, w.id, m.get(*w.program));

@@ -482,14 +482,15 @@ StatsSnapshot Supervisor::snapshot() const {
       ProgramSnapshot program;
       program.last_exit = state.last_exit;
       program.queued = listeners_.queued(w.id);
-      program.accepted = state.accepted_total;
+      // Counted only where the steering program sees each connection (not under hash).
+      program.accepted = steering_ ? static_cast<int64_t>(state.accepted_total) : -1;
       program.open = state.open;
       for (const Handle& h : handles_) {
         if (h.slot != w.id || !h.program || h.stop_sent_ns != 0 || h.generation < program.generation) continue;
         program.generation = h.generation;
         program.ready = h.ready;
       }
-      w.accepted = program.accepted;
+      w.accepted = program.accepted >= 0 ? static_cast<uint64_t>(program.accepted) : 0;
       w.active = program.open >= 0 ? program.open : 0;
       // A program has no heartbeat: the age of its last accept progress stands in for it.
       w.heartbeat_age_ms = steering_ ? (now - static_cast<int64_t>(steering_->slot_state(w.id)->progress_ns)) / 1'000'000 : -1;

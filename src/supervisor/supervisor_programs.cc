@@ -5,14 +5,12 @@
 // ready; a stopped program gets its stop signal, then SIGKILL (its whole process group)
 // after --drain-timeout. A stalled program's queue migrates to the others and a replacement
 // takes the slot on a fresh socket while the stalled one is asked to stop.
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "herdless/accept_probe.h"
-#include "herdless/listener.h"
 #include "herdless/program_launcher.h"
 #include "herdless/supervisor.h"
 
@@ -173,26 +171,7 @@ void Supervisor::retire_superseded(int slot) {
 }
 
 void Supervisor::rescue_program(int slot, int64_t progress_age_ms, uint32_t queued) {
-  // Out of selection first, so that neither new connections nor the migration pick it.
-  steering_->set_excluded(slot, true);
-  slots_[static_cast<size_t>(slot)].rescued = true;
-  for (size_t group = 0; group < listeners_.groups(); ++group) {
-    if (!steering_->steers(group) || listeners_.group_address(group).transport != Transport::tcp) continue;
-    auto fresh = open_reuseport_socket(listeners_.group_address(group), options_.config.backlog, false);
-    if (!fresh) {
-      spdlog::error("rescue of worker {}: {}", slot, fresh.error().message());
-      continue;
-    }
-    if (auto replaced = steering_->replace_socket(group, slot, fresh->get()); !replaced) {
-      spdlog::error("rescue of worker {}: {}", slot, replaced.error().message());
-      continue;
-    }
-    Fd old = listeners_.replace_socket(group, slot, std::move(*fresh));
-    // Unlisten: every connection waiting in its queue migrates to another slot's listener.
-    // The stalled program keeps its copy, which no longer listens.
-    ::shutdown(old.get(), SHUT_RD);
-  }
-  stats_.slot(static_cast<size_t>(slot)).rescues.fetch_add(1, std::memory_order_relaxed);
+  unlisten_slot(slot);
   // The stalled program cannot be handed the fresh socket: it is asked to stop (it finishes
   // what it accepted once it runs again) and a new program takes the slot.
   std::vector<pid_t> stalled;

@@ -55,14 +55,15 @@ void Supervisor::check_stalls() {
   }
 }
 
-void Supervisor::rescue(int slot, int64_t heartbeat_age_ms, uint32_t queued) {
+std::vector<size_t> Supervisor::unlisten_slot(int slot) {
   // Out of selection first, so that neither new connections nor the migration pick it.
   steering_->set_excluded(slot, true);
   slots_[static_cast<size_t>(slot)].rescued = true;
+  std::vector<size_t> replaced_groups;
   for (size_t group = 0; group < listeners_.groups(); ++group) {
     // A UDP socket has no queue to hand over: its datagrams wait for the worker.
     if (!steering_->steers(group) || listeners_.group_address(group).transport != Transport::tcp) continue;
-    auto fresh = open_reuseport_socket(listeners_.group_address(group), options_.config.backlog);
+    auto fresh = open_reuseport_socket(listeners_.group_address(group), options_.config.backlog, !runs_programs());
     if (!fresh) {
       spdlog::error("rescue of worker {}: {}", slot, fresh.error().message());
       continue;
@@ -73,7 +74,16 @@ void Supervisor::rescue(int slot, int64_t heartbeat_age_ms, uint32_t queued) {
     }
     Fd old = listeners_.replace_socket(group, slot, std::move(*fresh));
     // Unlisten: every connection waiting in its queue migrates to another slot's listener.
+    // Whoever still holds a copy of it (a stalled program) holds a socket that no longer listens.
     ::shutdown(old.get(), SHUT_RD);
+    replaced_groups.push_back(group);
+  }
+  stats_.slot(static_cast<size_t>(slot)).rescues.fetch_add(1, std::memory_order_relaxed);
+  return replaced_groups;
+}
+
+void Supervisor::rescue(int slot, int64_t heartbeat_age_ms, uint32_t queued) {
+  for (size_t group : unlisten_slot(slot)) {
     for (Handle& h : handles_) {
       if (h.slot != slot || h.retiring || !h.channel) continue;
       if (auto sent = send_listener(h.channel.get(), static_cast<uint32_t>(group), listeners_.slot_fds(slot)[group]);
@@ -82,7 +92,6 @@ void Supervisor::rescue(int slot, int64_t heartbeat_age_ms, uint32_t queued) {
       }
     }
   }
-  stats_.slot(static_cast<size_t>(slot)).rescues.fetch_add(1, std::memory_order_relaxed);
   spdlog::warn("worker {} stalled (heartbeat {}ms old, {} queued): its queue migrated to the other workers", slot,
                heartbeat_age_ms, queued);
 }
