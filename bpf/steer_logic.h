@@ -38,6 +38,7 @@ struct herdless_scan {
   __u32 cpu;        /* cpu: the receiving CPU */
   __u32 found;      /* the slot found, or `slots` */
   __u32 best_score; /* affinity: score of `found` */
+  __u64 best_load;  /* least-loaded scan: load of `found` */
   struct herdless_choice c;
 };
 
@@ -107,6 +108,26 @@ HERDLESS_STEP(herdless_healthy_step) {
   return 1;
 }
 
+/* Step: the load of slot (start + i) mod slots; keeps the least loaded healthy one (the first
+ * of equals from a random start, so ties spread). */
+HERDLESS_STEP(herdless_least_step) {
+  struct herdless_scan *s = (struct herdless_scan *)arg;
+  __u32 slot = s->start + i;
+  if (slot >= s->slots) slot -= s->slots;
+  const struct herdless_slot *state = HERDLESS_SLOT(slot);
+  if (!state) return 0;
+  if (herdless_unavailable(state, s->now, s->threshold)) {
+    herdless_note_stalled(&s->c, slot);
+    return 0;
+  }
+  const __u64 load = herdless_load(state) + HERDLESS_LIVE_OPEN(slot);
+  if (s->found == s->slots || load < s->best_load) {
+    s->found = slot;
+    s->best_load = load;
+  }
+  return 0;
+}
+
 /* Step: rendezvous score of slot i for the key; keeps the best healthy one. */
 HERDLESS_STEP(herdless_affinity_step) {
   struct herdless_scan *s = (struct herdless_scan *)arg;
@@ -149,6 +170,7 @@ HERDLESS_INLINE void herdless_scan_init(struct herdless_scan *s, __u32 slots, __
   s->cpu = 0;
   s->found = slots;
   s->best_score = 0;
+  s->best_load = 0;
   s->c.slot = 0;
   s->c.reason = HERDLESS_REASON_NONE;
   s->c.stalled_seen = 0;
@@ -163,10 +185,25 @@ HERDLESS_INLINE __u32 herdless_first_healthy(struct herdless_scan *s, __u32 star
   return s->found;
 }
 
-/* Power of two choices among healthy slots; r1 and r2 are random numbers. */
+/* Up to this many slots least-loaded looks at every one: with live counts the least loaded
+ * of all is cheap to find and beats two random candidates, which keep sending a blocked
+ * slot the connections that tie it (measured: a 4-slot server whose loop blocks 50 ms). */
+#define HERDLESS_FULL_SCAN_SLOTS 8
+
+/* The least loaded healthy slot (all of them up to HERDLESS_FULL_SCAN_SLOTS, else the power
+ * of two choices); r1 and r2 are random numbers. */
 HERDLESS_INLINE void herdless_least_loaded(struct herdless_scan *s, __u32 r1, __u32 r2) {
   const __u32 n = s->slots;
   if (n == 0 || n > HERDLESS_MAX_SLOTS) return;
+  if (n <= HERDLESS_FULL_SCAN_SLOTS) {
+    s->start = r1 % n;
+    s->found = n;
+    HERDLESS_RUN(n, herdless_least_step, s);
+    if (s->found == n) return; /* no healthy slot */
+    s->c.slot = s->found;
+    s->c.reason = HERDLESS_REASON_LEAST_LOADED;
+    return;
+  }
   const __u32 a0 = r1 % n;
   const __u32 b0 = n > 1 ? (a0 + 1 + r2 % (n - 1)) % n : a0;
   const __u32 a = herdless_first_healthy(s, a0);

@@ -1,10 +1,17 @@
 // serving_evidence(): /proc/PID/task/*/children for the process tree; per process,
 // /proc/PID/fd for socket inodes, /proc/PID/task/*/syscall for a blocked accept,
-// /proc/PID/fdinfo of its epoll descriptors for registered listeners, and
-// /proc/PID/net/tcp{,6} for accepted connections on our ports.
+// /proc/PID/fdinfo of its epoll descriptors for registered listeners, and sock_diag for
+// which of its sockets are established connections on our ports.
 #include "herdless/accept_probe.h"
 
 #include <dirent.h>
+#include <arpa/inet.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -14,7 +21,6 @@
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 
 namespace herdless {
@@ -95,25 +101,49 @@ bool polls_listener(pid_t pid, const ProcessFds& fds, const ServingProbe& probe)
   return false;
 }
 
-// Lines of /proc/net/tcp: "sl local_address rem_address st ... uid timeout inode".
-bool table_has(const std::string& path, const std::set<uint64_t>& inodes, const std::vector<uint16_t>& ports) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout;
-    unsigned long long inode = 0;
-    if (!(fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode)) {
-      continue;
+// Established connections (not TIME_WAIT, not listeners) of one family, from sock_diag: the
+// kernel filters by state, so 100,000 TIME_WAIT sockets of a busy port cost nothing here
+// (reading /proc/net/tcp lists them all, and took the supervisor's loop for seconds).
+bool diag_has(int family, const std::set<uint64_t>& inodes, const std::vector<uint16_t>& ports) {
+  const int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return false;
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } message{};
+  message.header.nlmsg_len = sizeof message;
+  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  message.request.sdiag_family = static_cast<uint8_t>(family);
+  message.request.sdiag_protocol = IPPROTO_TCP;
+  message.request.idiag_states = (1U << TCP_ESTABLISHED) | (1U << TCP_CLOSE_WAIT);
+  bool found = false;
+  if (::send(fd, &message, sizeof message, 0) == static_cast<ssize_t>(sizeof message)) {
+    alignas(nlmsghdr) char buffer[32768];
+    bool done = false;
+    while (!done && !found) {
+      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      auto length = static_cast<unsigned int>(n);
+      // The NLMSG_* macros are C casts: spelled out here (warnings are errors).
+      for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, length);
+           length -= NLMSG_ALIGN(h->nlmsg_len),
+                h = reinterpret_cast<nlmsghdr*>(reinterpret_cast<char*>(h) + NLMSG_ALIGN(h->nlmsg_len))) {
+        if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+          done = true;
+          break;
+        }
+        const auto* msg = reinterpret_cast<const inet_diag_msg*>(reinterpret_cast<const char*>(h) + NLMSG_HDRLEN);
+        const uint16_t port = ntohs(msg->id.idiag_sport);
+        if (inodes.contains(msg->idiag_inode) && std::ranges::find(ports, port) != ports.end()) {
+          found = true;
+          break;
+        }
+      }
     }
-    if (state == "0A" || inode == 0 || !inodes.contains(inode)) continue;  // 0A: LISTEN
-    const size_t colon = local.rfind(':');
-    if (colon == std::string::npos) continue;
-    const auto port = static_cast<uint16_t>(std::strtoul(local.c_str() + colon + 1, nullptr, 16));
-    if (std::ranges::find(ports, port) != ports.end()) return true;
   }
-  return false;
+  ::close(fd);
+  return found;
 }
 
 }  // namespace
@@ -140,10 +170,7 @@ const char* serving_evidence(pid_t root, const ServingProbe& probe) {
     for (pid_t child : children_of(todo[i])) todo.push_back(child);
   }
   if (held.empty() || probe.ports.empty()) return nullptr;
-  const std::string net = "/proc/" + std::to_string(root) + "/net/";
-  if (table_has(net + "tcp", held, probe.ports) || table_has(net + "tcp6", held, probe.ports)) {
-    return "accepted a connection";
-  }
+  if (diag_has(AF_INET, held, probe.ports) || diag_has(AF_INET6, held, probe.ports)) return "accepted a connection";
   return nullptr;
 }
 
