@@ -54,11 +54,12 @@ __s32 last_error = 0;
 
 static __always_inline const struct herdless_slot *slot_at(__u32 i) { return bpf_map_lookup_elem(&slots, &i); }
 #define HERDLESS_SLOT(i) slot_at(i)
-/* With connection accounting, a slot's load includes what the kernel counts open for it at
- * this instant: a server whose loop is blocked loses the comparison from its first waiting
- * connection on, without waiting for anyone to sample it. */
-static __always_inline __u64 live_open_at(__u32 i) { return track_flows ? herdless_live_open(i) : 0; }
-#define HERDLESS_LIVE_OPEN(i) live_open_at(i)
+/* With connection accounting (programs that publish nothing), a slot's load is what the
+ * kernel counts open for it at this instant, queued or accepted: a server whose loop is
+ * blocked loses the comparison from its first waiting connection on, without waiting for a
+ * sample (the sampled `pending` is for stall detection only: between two samples it counts
+ * connections a healthy server already finished). */
+#define HERDLESS_SLOT_LOAD(i, s) (track_flows ? herdless_live_open(i) : herdless_load(s))
 #include "steer_logic.h"
 
 #define EXIT_WITH(verdict, slot_, reason_, error_) \

@@ -50,10 +50,11 @@ HERDLESS_INLINE __u64 herdless_pending(const struct herdless_slot *s) {
 
 HERDLESS_INLINE __u64 herdless_load(const struct herdless_slot *s) { return (__u64)s->active + herdless_pending(s); }
 
-/* The includer may define HERDLESS_LIVE_OPEN(i): connections the kernel counts open for slot
- * i right now (connection accounting), added to the published load. */
-#ifndef HERDLESS_LIVE_OPEN
-#define HERDLESS_LIVE_OPEN(i) 0
+/* The load least-loaded compares. The includer may define HERDLESS_SLOT_LOAD(i, s) (e.g. the
+ * connections the kernel counts open for slot i right now, with connection accounting);
+ * by default the load the slot's worker publishes. */
+#ifndef HERDLESS_SLOT_LOAD
+#define HERDLESS_SLOT_LOAD(i, s) herdless_load(s)
 #endif
 
 /* Stalled: connections wait for it, and its loop or its accepts have not moved within the
@@ -120,7 +121,7 @@ HERDLESS_STEP(herdless_least_step) {
     herdless_note_stalled(&s->c, slot);
     return 0;
   }
-  const __u64 load = herdless_load(state) + HERDLESS_LIVE_OPEN(slot);
+  const __u64 load = HERDLESS_SLOT_LOAD(slot, state);
   if (s->found == s->slots || load < s->best_load) {
     s->found = slot;
     s->best_load = load;
@@ -216,7 +217,7 @@ HERDLESS_INLINE void herdless_least_loaded(struct herdless_scan *s, __u32 r1, __
   if (b == n || b == a) return;
   const struct herdless_slot *sa = HERDLESS_SLOT(a);
   const struct herdless_slot *sb = HERDLESS_SLOT(b);
-  if (sa && sb && herdless_load(sb) + HERDLESS_LIVE_OPEN(b) < herdless_load(sa) + HERDLESS_LIVE_OPEN(a)) s->c.slot = b;
+  if (sa && sb && HERDLESS_SLOT_LOAD(b, sb) < HERDLESS_SLOT_LOAD(a, sa)) s->c.slot = b;
 }
 
 /* Rendezvous (highest random weight) hash of `key` over healthy slots: a key stays on its
