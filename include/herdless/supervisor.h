@@ -62,6 +62,7 @@ class Supervisor {
     int64_t backoff_ms = 0;
     std::unique_ptr<Timer> restart_timer;
     bool rescued = false;  // out of selection, its old listener shut down, waiting for the worker
+    bool restart_pending = false;  // its restart timer is armed (a crash-loop back-off)
     // herdless run: what the kernel tells of the slot (kernel_load.cc) and its last exit.
     std::string last_exit;
     bool ever_ready = false;  // some program of the slot became ready
@@ -107,6 +108,7 @@ class Supervisor {
   void program_tick();
   void check_readiness(Handle& handle, const ServingProbe& probe);
   void retire_superseded(int slot);
+  void roll_programs();
   void rescue_program(int slot, int64_t progress_age_ms, uint32_t queued);
   // Kernel-side load of program slots, written into the steering state (kernel_load.cc).
   void sample_slots();

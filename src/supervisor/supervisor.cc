@@ -215,6 +215,7 @@ void Supervisor::resize_slots() {
 
 void Supervisor::spawn(int slot) {
   if (stopping_ || slot >= options_.config.workers) return;
+  if (static_cast<size_t>(slot) < slots_.size()) slots_[static_cast<size_t>(slot)].restart_pending = false;
   if (runs_programs()) {
     spawn_program(slot);
     return;
@@ -354,6 +355,7 @@ void Supervisor::schedule_restart(int slot) {
     spawn(slot);
     return;
   }
+  state.restart_pending = true;
   state.restart_timer->arm(std::chrono::milliseconds(state.backoff_ms));
 }
 
@@ -429,10 +431,15 @@ void Supervisor::reload() {
   for (SlotState& state : slots_) {
     if (state.restart_timer) state.restart_timer->disarm();
     state.backoff_ms = 0;
+    state.restart_pending = false;
   }
   resize_slots();
   ++generation_;
-  for (int slot = 0; slot < options_.config.workers; ++slot) spawn(slot);
+  if (runs_programs()) {
+    roll_programs();  // one slot at a time
+  } else {
+    for (int slot = 0; slot < options_.config.workers; ++slot) spawn(slot);
+  }
   for (size_t i : old) {
     // A program of the old generation stops once its slot's new program is ready (so one
     // that needs seconds to start costs nothing); one whose slot is gone stops now.

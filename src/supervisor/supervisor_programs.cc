@@ -136,6 +136,7 @@ void Supervisor::program_tick() {
     }
   }
   for (int slot : became_ready) retire_superseded(slot);
+  if (!became_ready.empty()) roll_programs();
   if (takeover_pending_ && std::ranges::all_of(handles_, [](const Handle& h) { return h.ready || h.retiring; })) {
     takeover_pending_ = false;
     take_over_from_parent();
@@ -167,6 +168,34 @@ void Supervisor::retire_superseded(int slot) {
   if (newest == 0) return;
   for (Handle& h : handles_) {
     if (h.slot == slot && h.program && h.retiring && h.stop_sent_ns == 0 && h.generation <= newest) stop_handle(h);
+  }
+}
+
+void Supervisor::roll_programs() {
+  if (stopping_) return;
+  // A rolling restart: the current generation's next program starts only once the one
+  // before it is ready, so a reload never has every slot starting at once (a server that
+  // needs a CPU-second to start would otherwise starve the ones still serving). A slot with
+  // no program at all (new, or its program gone) starts at once.
+  for (int slot = 0; slot < options_.config.workers; ++slot) {
+    bool current = false, current_ready = false, any = false;
+    for (const Handle& h : handles_) {
+      if (h.slot != slot || !h.program || h.stop_sent_ns != 0) continue;
+      any = true;
+      if (h.generation == generation_) {
+        current = true;
+        current_ready = current_ready || h.ready;
+      }
+    }
+    if (!any) {
+      if (!slots_[static_cast<size_t>(slot)].restart_pending) spawn(slot);
+      continue;
+    }
+    if (!current) {
+      spawn(slot);
+      return;  // the next slot waits for this one to be ready
+    }
+    if (!current_ready) return;
   }
 }
 
