@@ -4,6 +4,8 @@
 // queue is rescued (against --steer hash, which cannot), and gunicorn / uvicorn as they are.
 // Each test runs in its own network namespace when it may (as root).
 #include <gtest/gtest.h>
+
+#include <fstream>
 #include <signal.h>
 
 #include <cstdio>
@@ -164,6 +166,46 @@ TEST(RunLoad, SighupWithProgramsSlowToStartFailsNothing) {
   EXPECT_EQ(after.failed, 0u) << runtest::describe(after);
   EXPECT_GT(after.completed, 0u);
   expect_clean_stop(run);
+}
+
+// --- binary upgrade ---------------------------------------------------------------------------
+
+TEST(RunLoad, BinaryUpgradeUnderLoadFailsNothingAndHandsTheSlotsOver) {
+  RUN_ISOLATED_IF_POSSIBLE();
+  const std::string pid_file = "/tmp/herdless-run-upgrade-" + std::to_string(::getpid());
+  RunServer run(with(kFourWorkers, {"--pid-file", pid_file}), runtest::stdlib_server());
+  ASSERT_TRUE(run->wait_ready()) << run->log();
+  const auto first = run.wait_all_ready(4);
+  ASSERT_TRUE(first.is_object()) << run->log();
+  const auto before = runtest::slot_pids(first);
+  auto load = runtest::start_http_load(run->listener(), 4000ms, 2000ms);
+  std::this_thread::sleep_for(1000ms);
+  run->signal(SIGUSR2);
+  const auto result = load.get();
+  EXPECT_GT(result.completed, 1000u) << runtest::describe(result);
+  EXPECT_EQ(result.failed, 0u) << runtest::describe(result);
+  // The old supervisor drains once the new one's programs are ready, and exits 0.
+  EXPECT_EQ(run->wait_exit(15s), std::optional<int>(0)) << run->log();
+  int successor = 0;
+  std::ifstream(pid_file) >> successor;
+  ASSERT_GT(successor, 0) << run->log();
+  EXPECT_NE(successor, run->pid());
+  EXPECT_TRUE(runtest::alive(successor));
+  // The same admin endpoint (handed over) shows four new programs, and the old ones are gone.
+  const auto stats = run.wait_all_ready(4);
+  ASSERT_TRUE(stats.is_object()) << run->log();
+  const auto pids = runtest::slot_pids(stats);
+  std::set<int> old(before.begin(), before.end());
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(old.count(pids[i]), 0u) << "slot " << i << " kept its program";
+  EXPECT_TRUE(runtest::wait_gone(old, 5s).empty()) << run->log();
+  const auto after = runtest::http_load(run->listener(), 500ms);
+  EXPECT_EQ(after.failed, 0u) << runtest::describe(after);
+  runtest::expect_shares(after, 4, 0.05, 0.6);
+  ::kill(successor, SIGTERM);
+  std::set<int> current(pids.begin(), pids.end());
+  current.insert(successor);
+  EXPECT_TRUE(runtest::wait_gone(current, 10s).empty()) << "left running after SIGTERM to the successor";
+  ::unlink(pid_file.c_str());
 }
 
 // --- a stopped program ------------------------------------------------------------------------
