@@ -13,7 +13,7 @@
 #include <future>
 #include <iterator>
 #include <optional>
-#include <regex>
+#include <cctype>
 #include <set>
 #include <string>
 #include <thread>
@@ -102,10 +102,23 @@ inline std::string join(const std::vector<int>& values) {
 // Program pids named in a supervisor log: "(pid P" of its own lines and "[wS P] " of the
 // programs' prefixed output.
 inline std::set<int> pids_in_log(const std::string& log) {
+  // Scanned by hand: std::regex trips GCC 12's -Wmaybe-uninitialized in the sanitizer build.
   std::set<int> out;
-  static const std::regex pattern(R"(\(pid (\d+)|\[w\d+ (\d+)\] )");
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), pattern); it != std::sregex_iterator(); ++it) {
-    out.insert(std::stoi((*it)[1].matched ? (*it)[1].str() : (*it)[2].str()));
+  const auto digits_at = [&](size_t at) {
+    size_t end = at;
+    while (end < log.size() && std::isdigit(static_cast<unsigned char>(log[end])) != 0) ++end;
+    return end > at ? std::stoi(log.substr(at, end - at)) : 0;
+  };
+  for (size_t at = log.find("(pid "); at != std::string::npos; at = log.find("(pid ", at + 1)) {
+    if (const int pid = digits_at(at + 5); pid > 0) out.insert(pid);
+  }
+  for (size_t at = log.find("[w"); at != std::string::npos; at = log.find("[w", at + 1)) {
+    size_t space = at + 2;
+    while (space < log.size() && std::isdigit(static_cast<unsigned char>(log[space])) != 0) ++space;
+    if (space == at + 2 || space >= log.size() || log[space] != ' ') continue;
+    size_t end = space + 1;
+    while (end < log.size() && std::isdigit(static_cast<unsigned char>(log[end])) != 0) ++end;
+    if (end > space + 1 && end < log.size() && log[end] == ']') out.insert(digits_at(space + 1));
   }
   return out;
 }
