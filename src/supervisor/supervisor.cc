@@ -1,6 +1,8 @@
 // Supervisor: worker lifecycle, signals, reload and stop.
 #include "herdless/supervisor.h"
 
+#include "supervisor/supervisor_naming.h"
+
 #include "herdless/fd_passing.h"
 
 #include <signal.h>
@@ -27,18 +29,6 @@ sigset_t handled_signals() {
   return set;
 }
 
-// The TCP ports served, as bound (port 0 resolved).
-std::vector<uint16_t> tcp_ports(const ListenerTable& table) {
-  std::vector<uint16_t> ports;
-  for (const ListenAddress& address : table.bound_addresses()) {
-    if (address.transport == Transport::tcp && std::ranges::find(ports, address.port()) == ports.end()) {
-      ports.push_back(address.port());
-    }
-  }
-  return ports;
-}
-
-const char* mode_name(WorkerMode mode) { return mode == WorkerMode::process ? "process" : "thread"; }
 
 }  // namespace
 
@@ -359,96 +349,6 @@ void Supervisor::schedule_restart(int slot) {
   state.restart_timer->arm(std::chrono::milliseconds(state.backoff_ms));
 }
 
-void Supervisor::reload() {
-  if (stopping_) return;
-  Settings file;
-  if (options_.config_path) {
-    auto read = read_config_file(*options_.config_path);
-    if (!read) {
-      spdlog::error("reload rejected: {}", read.error().message());
-      return;
-    }
-    file = std::move(*read);
-  }
-  auto config = resolve_config(file, options_.flags, runs_programs() ? Subcommand::run : Subcommand::serve);
-  if (config && config->program) {
-    if (auto found = resolve_command(config->program->command.front()); !found) {
-      spdlog::error("reload rejected: {}", found.error().message());
-      return;
-    }
-  }
-  if (!config) {
-    spdlog::error("reload rejected: {}", config.error().message());
-    return;
-  }
-  if (config->mode != options_.config.mode) {
-    spdlog::warn("reload: mode cannot change while running; keeping {} mode", mode_name(options_.config.mode));
-    config->mode = options_.config.mode;
-  }
-  config->admin = options_.config.admin;  // the admin endpoint stays where it is
-  if (config->steer != options_.config.steer) {
-    spdlog::warn("reload: steer cannot change while running; keeping {}", steer_mode_name(options_.config.steer));
-    config->steer = options_.config.steer;
-  }
-  if (!steering_ && config->udp.mode == UdpSteer::session) {
-    // No program was loaded at start (none was wanted, or it could not load): a reload
-    // cannot add one, so the datagrams of new udp:// listens follow the kernel's hash.
-    if (std::ranges::any_of(config->listen, [](const ListenAddress& a) { return a.transport == Transport::udp; })) {
-      spdlog::warn("reload: udp-steer session needs the eBPF program, which only loads at start; datagrams follow "
-                   "the kernel's hash");
-    }
-    config->udp.mode = UdpSteer::hash;
-    options_.config.udp.mode = UdpSteer::hash;
-  }
-  if (config->udp != options_.config.udp) {
-    spdlog::warn("reload: udp-steer and udp-session-key cannot change while running; keeping {}",
-                 udp_steer_name(options_.config.udp.mode));
-    config->udp = options_.config.udp;
-  }
-  config->accept = options_.config.accept;  // the socket layout stays as started
-  auto table = ListenerTable::open(config->listen, socket_slots(*config), config->backlog, &listeners_, nullptr,
-                                   !runs_programs());
-  if (!table) {
-    spdlog::error("reload rejected: {}", table.error().message());
-    return;
-  }
-  // New generation first, on the same sockets, then drain the old one: the sockets never
-  // close, so no connection is refused or reset.
-  std::vector<size_t> old;
-  for (size_t i = 0; i < handles_.size(); ++i) {
-    handles_[i].retiring = true;
-    old.push_back(i);
-  }
-  if (steering_) {
-    // Point the program at the new table before the old sockets of removed slots close.
-    if (auto updated = steering_->update(*table, config->stall_threshold); !updated) {
-      spdlog::error("reload: steering update failed: {}", updated.error().message());
-    }
-  }
-  listeners_ = std::move(*table);
-  if (tracker_) tracker_->set_ports(tcp_ports(listeners_));
-  options_.config = std::move(*config);
-  for (SlotState& state : slots_) {
-    if (state.restart_timer) state.restart_timer->disarm();
-    state.backoff_ms = 0;
-    state.restart_pending = false;
-  }
-  resize_slots();
-  ++generation_;
-  if (runs_programs()) {
-    roll_programs();  // one slot at a time
-  } else {
-    for (int slot = 0; slot < options_.config.workers; ++slot) spawn(slot);
-  }
-  for (size_t i : old) {
-    // A program of the old generation stops once its slot's new program is ready (so one
-    // that needs seconds to start costs nothing); one whose slot is gone stops now.
-    if (handles_[i].program && handles_[i].slot < options_.config.workers) continue;
-    stop_handle(handles_[i]);
-  }
-  spdlog::info("reloaded: {} workers on {} address(es)", options_.config.workers, options_.config.listen.size());
-}
-
 void Supervisor::begin_stop() {
   if (stopping_) return;
   stopping_ = true;
@@ -462,57 +362,6 @@ void Supervisor::begin_stop() {
 
 void Supervisor::maybe_finish_stop() {
   if (stopping_ && handles_.empty()) loop_.stop();
-}
-
-StatsSnapshot Supervisor::snapshot() const {
-  StatsSnapshot out;
-  for (const ListenAddress& address : listeners_.bound_addresses()) out.listeners.push_back(address.url());
-  out.mode = mode_name(options_.config.mode);
-  out.workers = snapshot_workers(stats_, options_.config.workers);
-  out.steer = steer_mode_name(options_.config.steer);
-  out.accept = accept_strategy_name(options_.config.accept);
-  const bool udp = listeners_.serves(Transport::udp);
-  if (udp) {
-    out.udp_steer = udp_steer_name(options_.config.udp.mode);
-    const bool per_slot = options_.config.accept == AcceptStrategy::reuseport;
-    for (WorkerSnapshot& w : out.workers) {
-      if (per_slot || w.id == 0) w.udp_rx_dropped = listeners_.udp_drops(per_slot ? w.id : 0);
-    }
-  }
-  if (runs_programs()) {
-    out.mode = "program";
-    out.command = options_.config.program->command;
-    const int64_t now = monotonic_ns();
-    for (WorkerSnapshot& w : out.workers) {
-      if (static_cast<size_t>(w.id) >= slots_.size()) continue;
-      const SlotState& state = slots_[static_cast<size_t>(w.id)];
-      ProgramSnapshot program;
-      program.last_exit = state.last_exit;
-      program.queued = listeners_.queued(w.id);
-      // Counted only where the steering program sees each connection (not under hash).
-      program.accepted = steering_ ? static_cast<int64_t>(state.accepted_total) : -1;
-      program.open = state.open;
-      for (const Handle& h : handles_) {
-        if (h.slot != w.id || !h.program || h.stop_sent_ns != 0 || h.generation < program.generation) continue;
-        program.generation = h.generation;
-        program.ready = h.ready;
-      }
-      w.accepted = program.accepted >= 0 ? static_cast<uint64_t>(program.accepted) : 0;
-      w.active = program.open >= 0 ? program.open : 0;
-      // A program has no heartbeat: the age of its last accept progress stands in for it.
-      w.heartbeat_age_ms = steering_ ? (now - static_cast<int64_t>(steering_->slot_state(w.id)->progress_ns)) / 1'000'000 : -1;
-      w.program = program;
-    }
-  }
-  if (steering_) {
-    const auto tcp = steering_->counters(options_.config.workers, Transport::tcp);
-    const auto datagrams = steering_->counters(options_.config.workers, Transport::udp);
-    for (size_t i = 0; i < out.workers.size() && i < tcp.size(); ++i) {
-      if (options_.config.steer != SteerMode::hash) out.workers[i].steer = tcp[i];
-      if (udp && options_.config.udp.mode == UdpSteer::session) out.workers[i].udp_steer = datagrams[i];
-    }
-  }
-  return out;
 }
 
 }  // namespace herdless
