@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <fmt/format.h>
+
 namespace herdless {
 
 Result<unsigned> parse_fd_conventions(std::string_view text) {
@@ -20,7 +22,7 @@ Result<unsigned> parse_fd_conventions(std::string_view text) {
     const std::string_view item = text.substr(start, comma - start);
     if (item == "systemd") out |= kFdSystemd;
     else if (item == "einhorn") out |= kFdEinhorn;
-    else return input_error("invalid fd-env", "'" + std::string(text) + "' (want systemd, einhorn, systemd,einhorn or none)");
+    else return input_error("invalid fd-env", fmt::format("'{}' (want systemd, einhorn, systemd,einhorn or none)", text));
     start = comma + 1;
   }
   return out;
@@ -45,7 +47,8 @@ Result<int> parse_signal(std::string_view text) {
     const char* abbrev = ::sigabbrev_np(sig);
     if (abbrev != nullptr && name == abbrev) return sig;
   }
-  return input_error("invalid stop-signal", "'" + std::string(text) + "' (want a signal name such as TERM, QUIT, INT, or a number)");
+  return input_error("invalid stop-signal",
+                     fmt::format("'{}' (want a signal name such as TERM, QUIT, INT, or a number)", text));
 }
 
 Result<std::string> resolve_command(const std::string& name) {

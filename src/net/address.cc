@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cstring>
 
+#include <fmt/format.h>
+
 namespace herdless {
 namespace {
 
@@ -38,10 +40,10 @@ std::string ListenAddress::host_port() const {
   char text[INET6_ADDRSTRLEN] = {};
   if (family() == AF_INET6) {
     inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, text, sizeof text);
-    return "[" + std::string(text) + "]:" + std::to_string(port());
+    return fmt::format("[{}]:{}", text, port());  // not "[" + std::string: GCC 12 -O3's -Wrestrict
   }
   inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, text, sizeof text);
-  return std::string(text) + ":" + std::to_string(port());
+  return fmt::format("{}:{}", text, port());
 }
 
 std::string ListenAddress::url() const {

@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include <fmt/format.h>
+
 namespace herdless {
 
 const char* accept_strategy_name(AcceptStrategy strategy) {
@@ -21,7 +23,7 @@ Result<AcceptStrategy> parse_accept_strategy(std::string_view text) {
     if (text == accept_strategy_name(s)) return s;
   }
   return input_error("invalid accept",
-                     "'" + std::string(text) + "' (want reuseport, shared, shared-exclusive or accept-mutex)");
+                     fmt::format("'{}' (want reuseport, shared, shared-exclusive or accept-mutex)", text));
 }
 
 }  // namespace herdless

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "steer_shared.h"
@@ -148,9 +149,10 @@ TEST(SteerLogic, CpuPrefersThePinnedSlotElseLeastLoaded) {
 
 // --- UDP session keys ----------------------------------------------------------------------
 
-uint32_t key_hash(const std::string& key) {
+uint32_t key_hash(std::string_view key) {
   uint8_t bytes[HERDLESS_MAX_KEY_BYTES] = {};
-  std::memcpy(bytes, key.data(), std::min<size_t>(key.size(), sizeof bytes));
+  // Byte by byte: a memcpy from a temporary string trips GCC 12 -O3's -Warray-bounds.
+  for (size_t i = 0; i < std::min<size_t>(key.size(), sizeof bytes); ++i) bytes[i] = static_cast<uint8_t>(key[i]);
   return logic::herdless_key_hash(bytes, static_cast<uint32_t>(key.size()));
 }
 
