@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "herdless/open_files.h"
 #include "herdless/supervisor.h"
 
 namespace herdless::cli {
@@ -33,6 +34,8 @@ const Flag kFlags[] = {
     {"message", "hello's reply; {worker} = worker index, \\n = newline (default 'hello world.')", true, false},
     {"http-body", "http's 200 body; \\n = newline (default 'hello world.')", true, false},
     {"http-max-body", "http: larger request bodies get 413; bytes, or 64k, 1m (default 1m)", true, false},
+    {"http-header-timeout", "http: close a connection whose request line and headers take longer (default 60s)", true,
+     false},
     {"idle-timeout", "Close connections idle this long (default 60s)", true, false},
     {"max-conns", "Connections per worker before it stops accepting (default 100000)", true, false},
     {"accept", "reuseport|shared|shared-exclusive|accept-mutex (default reuseport)", true, false},
@@ -87,6 +90,7 @@ int run_server(const ServerFlags& flags, Subcommand subcommand) {
   }
   auto config = resolve_config(from_file, from_flags, subcommand);
   if (!config) return fail(config.error().message());
+  if (!config->program) prepare_open_files(*config, from_file, from_flags);  // serve: RLIMIT_NOFILE
   if (config->program) {
     if (auto found = resolve_command(config->program->command.front()); !found) return fail(found.error().message());
   }

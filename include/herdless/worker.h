@@ -1,6 +1,7 @@
 // Worker: one epoll loop serving one slot's listening sockets. Accepts in batches, runs a
 // Service on each connection (TCP) or answers datagrams in batches (UDP), enforces --max-conns and --idle-timeout, survives EMFILE
-// without spinning, publishes its counters and heartbeat, and drains on stop.
+// without spinning (and says so in two lines, not one per retry: RepeatedWarning), publishes its
+// counters and heartbeat, and drains on stop.
 // Runs in a forked process (--mode process) or a thread (--mode thread).
 #pragma once
 
@@ -17,6 +18,7 @@
 #include "herdless/datagram_server.h"
 #include "herdless/event_loop.h"
 #include "herdless/fd.h"
+#include "herdless/repeated_warning.h"
 #include "herdless/serve_config.h"
 #include "herdless/service.h"
 #include "herdless/timer.h"
@@ -32,6 +34,7 @@ struct WorkerOptions {
   std::string message;  // "{worker}" not yet expanded
   std::string http_body = "hello world.";  // --service http
   uint64_t http_max_body = 1 << 20;
+  std::chrono::milliseconds http_header_timeout{60'000};  // --service http: request line + headers
   uint32_t udp_max_datagram = 65527;
   // Which of the slot's sockets the steering program picks for (and so counts in `steered`):
   // the worker counts what it takes from those only.
@@ -97,6 +100,7 @@ class Worker final : public ConnectionOwner {
 
   WorkerOptions options_;
   EventLoop loop_;
+  RepeatedWarning accept_paused_;  // accept failing for want of descriptors or memory
   std::unique_ptr<Service> service_;
   std::unique_ptr<DatagramServer> datagrams_;  // when a listener is UDP
   std::vector<std::unique_ptr<Acceptor>> acceptors_;

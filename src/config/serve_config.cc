@@ -23,12 +23,13 @@ constexpr std::string_view kKeys[] = {"listen",  "workers",       "mode",       
                                       "pin-workers", "stall-timeout", "pid-file", "accept", "accept-batch",
                                       "http-body",   "http-max-body", "udp-steer", "udp-session-key",
                                       "udp-max-datagram", "command", "stop-signal", "ready-timeout",
-                                      "fd-env", "output", "kernel-accounting"};
+                                      "fd-env", "output", "kernel-accounting",
+                                      "http-header-timeout"};
 
 // Settings of the built-in workers only: `herdless run` cannot apply them to a program.
 constexpr std::string_view kServeOnlyKeys[] = {"service",   "message",      "http-body",  "http-max-body",
                                                "idle-timeout", "max-conns", "mode",       "accept",
-                                               "accept-batch", "udp-max-datagram"};
+                                               "accept-batch", "udp-max-datagram", "http-header-timeout"};
 // Settings of `herdless run` only.
 constexpr std::string_view kRunOnlyKeys[] = {"command", "stop-signal", "ready-timeout", "fd-env", "output"};
 
@@ -160,6 +161,10 @@ Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced,
     auto d = parse_positive_duration(s);
     if (!d) return std::unexpected(d.error());
     duration_setting(config, s.key) = *d;
+  } else if (s.key == "http-header-timeout") {
+    auto d = parse_positive_duration(s);
+    if (!d) return std::unexpected(d.error());
+    config.http_header_timeout = *d;
   } else if (s.key == "accept-batch") {
     auto v = parse_int(s, 1, 4096);
     if (!v) return std::unexpected(v.error());

@@ -9,8 +9,10 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 
-#include <algorithm>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 namespace herdless {
 namespace {
@@ -51,7 +53,10 @@ class Worker::Acceptor final : public EventHandler {
   bool gone_ = false;  // shut down by the supervisor (stall rescue): waits for a replacement
 };
 
-Worker::Worker(WorkerOptions options, EventLoop loop) : options_(std::move(options)), loop_(std::move(loop)) {}
+Worker::Worker(WorkerOptions options, EventLoop loop)
+    : options_(std::move(options)),
+      loop_(std::move(loop)),
+      accept_paused_(fmt::format("worker {}: accept failed, pausing accepts", options_.index)) {}
 
 Worker::~Worker() {
   for (Connection* c = idle_.front(); c != nullptr;) {
@@ -77,6 +82,8 @@ Result<void> Worker::start() {
   service.message = expand_worker(options_.message, options_.index);
   service.http_body = options_.http_body;
   service.http_max_body = options_.http_max_body;
+  service.http_header_timeout = options_.http_header_timeout;
+  service.worker = options_.index;
   service_ = make_service(service);
   for (Fd& fd : options_.listeners) acceptors_.push_back(std::make_unique<Acceptor>(*this, std::move(fd)));
   options_.listeners.clear();
@@ -87,6 +94,8 @@ Result<void> Worker::start() {
   auto tick = Timer::create(loop_, [this] {
     heartbeat();
     sweep_lingering();
+    service_->on_tick(now_ns_);
+    accept_paused_.poll(now_ns_);
     const auto sweep_every = std::clamp(options_.idle_timeout / 4, std::chrono::milliseconds(10),
                                         std::chrono::milliseconds(1000));
     if (monotonic_ns() - last_sweep_ns_ >= to_ns(sweep_every)) sweep_idle();
@@ -219,8 +228,9 @@ void Worker::accept_from(Acceptor& acceptor, int budget) {
         case ENOMEM:
           // The connection stays queued; stop watching the listener (level-triggered epoll
           // would wake us again at once) and retry later or when a connection closes.
+          // Clients can keep this up at will: a line when it starts and one when it stops.
           counters.errors.fetch_add(1, std::memory_order_relaxed);
-          if (!out_of_fds_) spdlog::warn("worker {}: accept: {}; pausing accepts", options_.index, std::strerror(errno));
+          accept_paused_.occurred(now_ns_, std::strerror(errno));
           out_of_fds_ = true;
           set_accepting(false);
           retry_accept_->arm(kAcceptRetry);
