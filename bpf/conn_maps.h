@@ -21,10 +21,12 @@ struct {
 } flows SEC(".maps");
 
 /* Established flows, until the server side finishes them. Not LRU, so a SYN flood that
- * churns `flows` cannot evict an open connection (which would lose its close). */
+ * churns `flows` cannot evict an open connection (which would lose its close). Preallocated
+ * (about 23 MB of kernel memory while the tracker runs): an element taken from and given back
+ * to a per-CPU free list, instead of one allocated and freed through bpf_mem_alloc at every
+ * connection, took a fifth off the tracepoint's time per connection (bpf_stats, 2 CPUs). */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
   __uint(max_entries, 262144);
   __type(key, struct herdless_flow);
   __type(value, struct herdless_flow_slot);
