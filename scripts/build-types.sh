@@ -9,7 +9,8 @@
 #   TEST=1                                   also run the unit tests of each tree
 #   DIR=build-{type}-{cc}                    the tree of each pair ({type} lower case); KEEP=0 removes it
 #
-# Prints one line per tree (type, compiler, seconds, ok/FAILED) and exits 1 if any failed.
+# Prints one line per tree (type, compiler, seconds, ok/FAILED, compiler warnings) and exits 1
+# if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 types=("$@")
@@ -18,7 +19,7 @@ read -r -a compilers <<< "${COMPILERS:-gcc}"
 read -r -a targets <<< "${TARGETS:-herdless unit_tests}"
 werror=${WERROR:-ON}
 jobs=${JOBS:-$(nproc)}
-dir_pattern=${DIR:-build-{type}-{cc}}
+dir_pattern=${DIR:-"build-{type}-{cc}"}
 failed=0
 summary=()
 for type in "${types[@]}"; do
@@ -29,8 +30,7 @@ for type in "${types[@]}"; do
       *) echo "unknown compiler '$cc' (want gcc, clang or clang-N)" >&2; exit 2 ;;
     esac
     lower=$(echo "$type" | tr '[:upper:]' '[:lower:]')
-    dir=${dir_pattern//\{type\}/$lower}
-    dir=${dir//\{cc\}/$cc}
+    dir=$(printf '%s' "$dir_pattern" | sed "s/{type}/$lower/g; s/{cc}/$cc/g")
     start=$(date +%s)
     log="$dir.log"
     mkdir -p "$(dirname "$log")"
@@ -43,7 +43,8 @@ for type in "${types[@]}"; do
       result="FAILED (unit tests)"
     fi
     seconds=$(( $(date +%s) - start ))
-    line=$(printf '%-15s %-9s %5ss  %s' "$type" "$cc" "$seconds" "$result")
+    warnings=$(grep -c 'warning:' "$log" || true)
+    line=$(printf '%-15s %-9s %5ss  %-8s %s warnings' "$type" "$cc" "$seconds" "$result" "$warnings")
     echo "$line"
     summary+=("$line")
     if [ "$result" != ok ]; then
