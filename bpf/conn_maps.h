@@ -22,9 +22,9 @@ struct {
 
 /* Established flows, until the server side finishes them. Not LRU, so a SYN flood that
  * churns `flows` cannot evict an open connection (which would lose its close). Preallocated
- * (29 MB of kernel memory while the tracker runs, bpftool memlock): an element taken from and given back
- * to a per-CPU free list, instead of one allocated and freed through bpf_mem_alloc at every
- * connection, took a fifth off the tracepoint's time per connection (bpf_stats, 2 CPUs). */
+ * (29 MB memlock while the tracker runs): an element taken from and given back to a per-CPU
+ * free list, instead of one allocated and freed through bpf_mem_alloc at every connection,
+ * took a fifth off the tracepoint's time per connection (bpf_stats, 2 CPUs). */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 262144);
