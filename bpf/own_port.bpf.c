@@ -48,10 +48,11 @@ SEC("sk_lookup")
 int herdless_own_port(struct bpf_sk_lookup *ctx) {
   const __u32 n = nr_owned;
   for (__u32 i = 0; i < HERDLESS_OWNED_MAX && i < n; i++) {
-    const struct herdless_owned *o = bpf_map_lookup_elem(&owned, &i);
+    __u32 at = i; /* a copy for the key: `i` stays a register the verifier bounds */
+    const struct herdless_owned *o = bpf_map_lookup_elem(&owned, &at);
     if (!o || !serves(o, ctx)) continue;
     for (__u32 j = 0; j < HERDLESS_OWNED_SOCKETS; j++) {
-      const __u32 key = i * HERDLESS_OWNED_SOCKETS + j;
+      __u32 key = i * HERDLESS_OWNED_SOCKETS + j;
       struct bpf_sock *sk = bpf_map_lookup_elem(&owned_sockets, &key);
       if (!sk) continue;
       /* Fails for a socket that no longer listens (a rescued slot's old one): try the next. */

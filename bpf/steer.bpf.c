@@ -23,7 +23,7 @@ struct {
 } slots SEC(".maps");
 
 struct {
-  __uint(type, BPF_MAP_TYPE_REUSEPORT_SOCKARRAY);
+  __uint(type, BPF_MAP_TYPE_SOCKMAP); /* a SOCKMAP, not a REUSEPORT_SOCKARRAY: the latter claims sk_user_data, and the SK_LOOKUP program (own_port.bpf.c) must hold the same sockets in its own SOCKMAP */
   __uint(max_entries, HERDLESS_MAX_SLOTS);
   __type(key, __u32);
   __type(value, __u64);

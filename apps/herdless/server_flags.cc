@@ -29,6 +29,8 @@ const Flag kFlags[] = {
     {"udp-steer", "hash|session: datagrams by 4-tuple, or by a key in the datagram (default hash)"},
     {"udp-session-key", "OFFSET:LENGTH of the session key in the UDP payload, e.g. 0:8 (implies udp-steer session)"},
     {"kernel-accounting", "auto|on|off: per-slot connection counts from the kernel (auto: on for run, off for serve)"},
+    {"own-port", "auto|on|off: an SK_LOOKUP program keeps every connection for our addresses on our sockets (auto: when BPF allows)"},
+    {"orphan-timeout", "If the supervisor dies, its workers/programs keep serving this long unless a new supervisor takes over (default 60s)"},
     {"mode", "process|thread (default process)", true, false},
     {"service", "hello|echo|http (default hello)", true, false},
     {"message", "hello's reply; {worker} = worker index, \\n = newline (default 'hello world.')", true, false},

@@ -56,6 +56,12 @@ struct ServeConfig {
   // publish none. "auto" = on under `herdless run`, off under `serve` (its workers count
   // their own connections).
   enum class KernelAccounting { automatic, on, off } kernel_accounting = KernelAccounting::automatic;
+  // The SK_LOOKUP program that keeps every connection for our addresses on our sockets (a more
+  // specific bind on our port gets nothing). "auto": when BPF allows it; "on": or fail at start.
+  enum class OwnPort { automatic, on, off } own_port = OwnPort::automatic;
+  // Occupants whose supervisor died keep serving this long (a new supervisor takes over from
+  // them sooner), then they are stopped.
+  std::chrono::milliseconds orphan_timeout{60'000};
   // `herdless run`: every slot runs this program instead of a built-in worker.
   std::optional<ProgramConfig> program;
 };

@@ -54,6 +54,8 @@ struct StatsSnapshot {
   std::string steer = "hash";          // steering policy in force
   std::string accept = "reuseport";    // accept strategy
   std::string udp_steer;               // UDP steering ("hash", "session"); empty: no udp:// listens
+  uint64_t foreign_listeners = 0;      // listening sockets on our ports that are not ours
+  bool owns_port = false;              // the SK_LOOKUP program keeps our addresses' traffic on our sockets
   std::vector<WorkerSnapshot> workers;
 };
 

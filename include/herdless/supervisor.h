@@ -15,6 +15,9 @@
 #include "herdless/event_loop.h"
 #include "herdless/inheritance.h"
 #include "herdless/listener_table.h"
+#include "herdless/orphan_keeper.h"
+#include "herdless/port_owner.h"
+#include "herdless/port_watch.h"
 #include "herdless/program_channels.h"
 #include "herdless/serve_config.h"
 #include "herdless/shared_mutex.h"
@@ -112,6 +115,14 @@ class Supervisor {
   void rescue_program(int slot, int64_t progress_age_ms, uint32_t queued);
   // Kernel-side load of program slots, written into the steering state (kernel_load.cc).
   void sample_slots();
+  // The port and the supervisor's death (supervisor_ownership.cc): the SK_LOOKUP program,
+  // the watch for foreign listeners, the orphan keeper, and taking over from the occupants
+  // of an earlier supervisor that died.
+  Result<void> start_ownership();
+  void listeners_changed();  // after a reload or a rescue: the program's sockets and ports
+  void watch_port();
+  void take_over_orphans();
+  void keep_occupant(const Handle& handle);
 
   SupervisorOptions options_;
   EventLoop loop_;
@@ -120,6 +131,12 @@ class Supervisor {
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<ConnTracker> tracker_;       // per-slot connection counts; null when off
   std::unique_ptr<SteeringProgram> steering_;  // null under hash steering
+  std::unique_ptr<PortOwner> port_owner_;      // null without BPF privilege or with --own-port off
+  PortWatch port_watch_;
+  std::unique_ptr<Timer> port_timer_;
+  std::optional<OrphanKeeper> keeper_;  // process workers and programs only
+  std::vector<pid_t> orphans_;          // an earlier supervisor's occupants, stopped once ours are ready
+  std::unique_ptr<Timer> orphan_kill_timer_;
   SharedMutex accept_mutex_;                   // accept-mutex strategy only
   Fd signal_fd_;
   CallbackHandler signal_handler_;
@@ -138,8 +155,8 @@ class Supervisor {
   uint64_t launches_ = 0;    // programs started, for unique notify socket names
   std::unique_ptr<Timer> program_timer_;
   std::unique_ptr<Timer> sample_timer_;
-  bool takeover_pending_ = false;
-  int exit_code_ = 0;  // 1 when herdless gave up (a program that cannot start)  // an upgrade: tell the parent once every program is ready
+  bool takeover_pending_ = false;  // herdless run: take over (an upgrade, orphans) once every program is ready
+  int exit_code_ = 0;  // 1 when herdless gave up (a program that cannot start)
 };
 
 }  // namespace herdless

@@ -24,7 +24,7 @@ constexpr std::string_view kKeys[] = {"listen",  "workers",       "mode",       
                                       "http-body",   "http-max-body", "udp-steer", "udp-session-key",
                                       "udp-max-datagram", "command", "stop-signal", "ready-timeout",
                                       "fd-env", "output", "kernel-accounting",
-                                      "http-header-timeout"};
+                                      "http-header-timeout", "own-port", "orphan-timeout"};
 
 // Settings of the built-in workers only: `herdless run` cannot apply them to a program.
 constexpr std::string_view kServeOnlyKeys[] = {"service",   "message",      "http-body",  "http-max-body",
@@ -82,6 +82,7 @@ Result<std::chrono::milliseconds> parse_positive_duration(const Setting& s) {
 std::chrono::milliseconds& duration_setting(ServeConfig& config, std::string_view key) {
   if (key == "idle-timeout") return config.idle_timeout;
   if (key == "drain-timeout") return config.drain_timeout;
+  if (key == "orphan-timeout") return config.orphan_timeout;
   if (key == "stall-threshold") return config.stall_threshold;
   return config.stall_timeout;
 }
@@ -157,7 +158,7 @@ Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced,
     if (!v) return std::unexpected(v.error());
     config.http_max_body = *v;
   } else if (s.key == "idle-timeout" || s.key == "drain-timeout" || s.key == "stall-threshold" ||
-             s.key == "stall-timeout") {
+             s.key == "stall-timeout" || s.key == "orphan-timeout") {
     auto d = parse_positive_duration(s);
     if (!d) return std::unexpected(d.error());
     duration_setting(config, s.key) = *d;
@@ -191,6 +192,11 @@ Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced,
     else if (s.value == "on") config.kernel_accounting = ServeConfig::KernelAccounting::on;
     else if (s.value == "off") config.kernel_accounting = ServeConfig::KernelAccounting::off;
     else return input_error("invalid kernel-accounting", "'" + s.value + "' (want auto, on or off)");
+  } else if (s.key == "own-port") {
+    if (s.value == "auto") config.own_port = ServeConfig::OwnPort::automatic;
+    else if (s.value == "on") config.own_port = ServeConfig::OwnPort::on;
+    else if (s.value == "off") config.own_port = ServeConfig::OwnPort::off;
+    else return input_error("invalid own-port", "'" + s.value + "' (want auto, on or off)");
   } else if (s.key == "pid-file") {
     config.pid_file = s.value;
   } else if (s.key == "steer") {

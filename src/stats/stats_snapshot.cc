@@ -49,6 +49,8 @@ nlohmann::json to_json(const StatsSnapshot& snapshot) {
   out["steer"] = snapshot.steer;
   out["accept"] = snapshot.accept;
   if (!snapshot.udp_steer.empty()) out["udp_steer"] = snapshot.udp_steer;
+  out["foreign_listeners"] = snapshot.foreign_listeners;
+  out["owns_port"] = snapshot.owns_port;
   if (!snapshot.command.empty()) out["command"] = snapshot.command;
   out["listeners"] = nlohmann::json::array();
   for (const std::string& url : snapshot.listeners) out["listeners"].push_back({{"url", url}});
@@ -215,6 +217,11 @@ std::string to_prometheus(const StatsSnapshot& snapshot) {
                        "# TYPE herdless_udp_steer_info gauge\nherdless_udp_steer_info{{policy=\"{}\"}} 1\n",
                        snapshot.udp_steer);
   }
+  out += fmt::format("# HELP herdless_foreign_listeners Listening sockets on herdless's ports that are not herdless's.\n"
+                     "# TYPE herdless_foreign_listeners gauge\nherdless_foreign_listeners {}\n"
+                     "# HELP herdless_owns_port 1 when the SK_LOOKUP program keeps the served addresses on herdless's sockets.\n"
+                     "# TYPE herdless_owns_port gauge\nherdless_owns_port {}\n",
+                     snapshot.foreign_listeners, snapshot.owns_port ? 1 : 0);
   out += "# HELP herdless_listener_info A listening address.\n# TYPE herdless_listener_info gauge\n";
   for (const std::string& url : snapshot.listeners) out += fmt::format("herdless_listener_info{{url=\"{}\"}} 1\n", url);
   return out;

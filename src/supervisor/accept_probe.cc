@@ -1,14 +1,13 @@
 // serving_evidence(): /proc/PID/task/*/children for the process tree; per process,
 // /proc/PID/fd for socket inodes, /proc/PID/task/*/syscall for a blocked accept,
-// /proc/PID/fdinfo of its epoll descriptors for registered listeners, and sock_diag for
-// which of its sockets are established connections on our ports.
+// /proc/PID/fdinfo of its epoll descriptors for registered listeners, and sock_diag
+// (socket_diag.h) for which of its sockets are established connections on our ports.
 #include "herdless/accept_probe.h"
+
+#include "herdless/socket_diag.h"
 
 #include <dirent.h>
 #include <arpa/inet.h>
-#include <linux/inet_diag.h>
-#include <linux/netlink.h>
-#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -55,16 +54,16 @@ struct ProcessFds {
 
 ProcessFds read_fds(pid_t pid) {
   ProcessFds out;
+  out.sockets = socket_fds_of(pid);
   const std::string dir = "/proc/" + std::to_string(pid) + "/fd/";
   char target[64];
   for (const std::string& name : entries(dir)) {
+    const int fd = std::atoi(name.c_str());
+    if (out.sockets.contains(fd)) continue;
     const ssize_t n = ::readlink((dir + name).c_str(), target, sizeof target - 1);
     if (n <= 0) continue;
     target[n] = '\0';
-    const int fd = std::atoi(name.c_str());
-    unsigned long long inode = 0;
-    if (std::sscanf(target, "socket:[%llu]", &inode) == 1) out.sockets[fd] = inode;
-    else if (std::strcmp(target, "anon_inode:[eventpoll]") == 0) out.epolls.push_back(fd);
+    if (std::strcmp(target, "anon_inode:[eventpoll]") == 0) out.epolls.push_back(fd);
   }
   return out;
 }
@@ -101,49 +100,13 @@ bool polls_listener(pid_t pid, const ProcessFds& fds, const ServingProbe& probe)
   return false;
 }
 
-// Established connections (not TIME_WAIT, not listeners) of one family, from sock_diag: the
-// kernel filters by state, so 100,000 TIME_WAIT sockets of a busy port cost nothing here
-// (reading /proc/net/tcp lists them all, and took the supervisor's loop for seconds).
+// Established connections of one family among `inodes`, on our ports (sock_diag).
 bool diag_has(int family, const std::set<uint64_t>& inodes, const std::vector<uint16_t>& ports) {
-  const int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (fd < 0) return false;
-  struct {
-    nlmsghdr header;
-    inet_diag_req_v2 request;
-  } message{};
-  message.header.nlmsg_len = sizeof message;
-  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  message.request.sdiag_family = static_cast<uint8_t>(family);
-  message.request.sdiag_protocol = IPPROTO_TCP;
-  message.request.idiag_states = (1U << TCP_ESTABLISHED) | (1U << TCP_CLOSE_WAIT);
-  bool found = false;
-  if (::send(fd, &message, sizeof message, 0) == static_cast<ssize_t>(sizeof message)) {
-    alignas(nlmsghdr) char buffer[32768];
-    bool done = false;
-    while (!done && !found) {
-      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-      if (n <= 0) break;
-      auto length = static_cast<unsigned int>(n);
-      // The NLMSG_* macros are C casts: spelled out here (warnings are errors).
-      for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, length);
-           length -= NLMSG_ALIGN(h->nlmsg_len),
-                h = reinterpret_cast<nlmsghdr*>(reinterpret_cast<char*>(h) + NLMSG_ALIGN(h->nlmsg_len))) {
-        if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-          done = true;
-          break;
-        }
-        const auto* msg = reinterpret_cast<const inet_diag_msg*>(reinterpret_cast<const char*>(h) + NLMSG_HDRLEN);
-        const uint16_t port = ntohs(msg->id.idiag_sport);
-        if (inodes.contains(msg->idiag_inode) && std::ranges::find(ports, port) != ports.end()) {
-          found = true;
-          break;
-        }
-      }
-    }
-  }
-  ::close(fd);
-  return found;
+  auto sockets = dump_sockets(family, Transport::tcp, diag_state(TCP_ESTABLISHED) | diag_state(TCP_CLOSE_WAIT));
+  if (!sockets) return false;
+  return std::ranges::any_of(*sockets, [&](const DiagSocket& s) {
+    return inodes.contains(s.inode) && std::ranges::find(ports, s.local.port()) != ports.end();
+  });
 }
 
 }  // namespace

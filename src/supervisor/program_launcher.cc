@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -51,7 +50,8 @@ class ProgramProcess final : public RunningWorker {
 [[noreturn]] void exec_child(const ProgramLaunch& launch, pid_t parent, std::vector<std::string>& argv_strings,
                              std::vector<std::string>& env_strings, size_t pid_entry) {
   ::setpgid(0, 0);  // its own group: the terminal's ^C reaches the supervisor, which stops it
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // No parent-death signal: a program outlives a supervisor that dies, and keeps serving on
+  // its sockets until a new supervisor or the orphan keeper stops it.
   if (::getppid() != parent) ::_exit(0);
   // The supervisor blocks these for its signalfd and ignores SIGPIPE; both survive exec.
   sigset_t none;

@@ -111,6 +111,7 @@ Result<void> Supervisor::start() {
     const auto period = std::clamp(config.stall_timeout / 5, std::chrono::milliseconds(10), std::chrono::milliseconds(100));
     stall_timer_->arm(period, period);
   }
+  if (auto owned = start_ownership(); !owned) return owned;
   if (runs_programs()) return start_programs();
   return {};
 }
@@ -176,10 +177,11 @@ int Supervisor::run() {
   for (int slot = 0; slot < config.workers; ++slot) spawn(slot);
   // Programs may need seconds to start: the old supervisor of an upgrade drains only once
   // every new program is ready (program_tick()).
-  if (runs_programs() && inherited_) {
+  if (runs_programs() && (inherited_ || !orphans_.empty())) {
     takeover_pending_ = true;
   } else {
     take_over_from_parent();
+    take_over_orphans();
   }
   loop_.run();
   remove_pid_file();
@@ -241,6 +243,7 @@ void Supervisor::spawn(int slot) {
   handle.started_ns = monotonic_ns();
   handle.channel = std::move(channel->first);
   handles_.push_back(std::move(handle));
+  keep_occupant(handles_.back());
   readmit(slot);  // a new worker starts on the slot's current sockets
 }
 
@@ -296,6 +299,7 @@ void Supervisor::reap_threads() {
 void Supervisor::on_worker_exit(size_t index, const std::string& how) {
   Handle handle = std::move(handles_[index]);
   handles_.erase(handles_.begin() + static_cast<std::ptrdiff_t>(index));
+  if (keeper_ && handle.worker->pid() != ::getpid()) keeper_->remove(handle.worker->pid());
   if (handle.program && static_cast<size_t>(handle.slot) < slots_.size()) {
     slots_[static_cast<size_t>(handle.slot)].last_exit = how;
   }

@@ -95,6 +95,7 @@ void Supervisor::spawn_program(int slot) {
   handle.program_name = program.command.front();
   handle.ready = false;
   handles_.push_back(std::move(handle));
+  keep_occupant(handles_.back());
   stats_.slot(static_cast<size_t>(slot)).pid.store(pid, std::memory_order_relaxed);
   spdlog::debug("worker {}: started pid {} (generation {})", slot, pid, generation_);
   // In selection at once: until it accepts, the steering program sees its queue stand still
@@ -140,6 +141,7 @@ void Supervisor::program_tick() {
   if (takeover_pending_ && std::ranges::all_of(handles_, [](const Handle& h) { return h.ready || h.retiring; })) {
     takeover_pending_ = false;
     take_over_from_parent();
+    take_over_orphans();
   }
 }
 

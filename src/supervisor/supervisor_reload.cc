@@ -76,7 +76,7 @@ void Supervisor::reload() {
     }
   }
   listeners_ = std::move(*table);
-  if (tracker_) tracker_->set_ports(tcp_ports(listeners_));
+  listeners_changed();
   options_.config = std::move(*config);
   for (SlotState& state : slots_) {
     if (state.restart_timer) state.restart_timer->disarm();

@@ -78,6 +78,7 @@ std::vector<size_t> Supervisor::unlisten_slot(int slot) {
     ::shutdown(old.get(), SHUT_RD);
     replaced_groups.push_back(group);
   }
+  if (!replaced_groups.empty()) listeners_changed();
   stats_.slot(static_cast<size_t>(slot)).rescues.fetch_add(1, std::memory_order_relaxed);
   return replaced_groups;
 }

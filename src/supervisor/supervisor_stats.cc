@@ -13,6 +13,8 @@ StatsSnapshot Supervisor::snapshot() const {
   out.workers = snapshot_workers(stats_, options_.config.workers);
   out.steer = steer_mode_name(options_.config.steer);
   out.accept = accept_strategy_name(options_.config.accept);
+  out.foreign_listeners = port_watch_.foreign();
+  out.owns_port = port_owner_ != nullptr;
   const bool udp = listeners_.serves(Transport::udp);
   if (udp) {
     out.udp_steer = udp_steer_name(options_.config.udp.mode);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <spdlog/spdlog.h>
 #include <thread>
 
@@ -29,6 +30,7 @@ WorkerOptions worker_options(const LaunchSpec& spec, std::vector<Fd> listeners, 
   options.tcp_steered = spec.steer_slot != nullptr && config.steer != SteerMode::hash;
   options.udp_steered = spec.steer_slot != nullptr && config.udp.mode == UdpSteer::session;
   options.idle_timeout = config.idle_timeout;
+  options.http_header_timeout = config.http_header_timeout;
   options.max_conns = config.max_conns;
   options.drain_timeout = config.drain_timeout;
   options.counters = spec.counters;
@@ -55,9 +57,12 @@ void close_all_but(std::vector<int> keep) {
 }
 
 [[noreturn]] void run_child(const LaunchSpec& spec, pid_t parent) {
-  // Die with the supervisor rather than linger: SIGTERM starts a normal drain.
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // The worker outlives a supervisor that dies (its sockets keep serving); the orphan keeper
+  // or a new supervisor stops it. Named for them (and for ps): "herdless w<slot>".
   if (::getppid() != parent) ::_exit(0);
+  char name[16];
+  std::snprintf(name, sizeof name, "herdless w%d", spec.slot);
+  ::prctl(PR_SET_NAME, name);
   std::vector<int> keep = spec.listen_fds;
   keep.push_back(spec.channel_fd);
   close_all_but(keep);
