@@ -75,18 +75,27 @@ PortOwner::~PortOwner() {
 Result<void> PortOwner::update(const ListenerTable& table) {
   const int owned_fd = bpf_map__fd(skel_->maps.owned);
   const int sockets_fd = bpf_map__fd(skel_->maps.owned_sockets);
-  const size_t groups = std::min<size_t>(table.groups(), HERDLESS_OWNED_MAX);
+  // Only wildcard binds (0.0.0.0:P, [::]:P) can lose to a more specific one; a specific
+  // address has nothing more specific to fear (a same-address bind joins our reuseport group,
+  // where our steering program never picks it). Capturing it anyway would run the reuseport
+  // program twice per UDP datagram (the kernel's exact-address lookup comes first for UDP).
+  std::vector<size_t> wildcard;
+  for (size_t g = 0; g < table.groups() && wildcard.size() < HERDLESS_OWNED_MAX; ++g) {
+    const std::vector<int> fds = table.group_fds(g);
+    if (!fds.empty() && describe(table.group_address(g), fds.front()).wildcard != 0) wildcard.push_back(g);
+  }
+  const uint32_t count = static_cast<uint32_t>(wildcard.size());
   // Entries are rewritten in place (a SYN that races a reload may see one half-written); a
   // shrinking count goes down first, so no entry past the new end is read while it changes.
   const uint32_t before = __atomic_load_n(&skel_->bss->nr_owned, __ATOMIC_RELAXED);
-  __atomic_store_n(&skel_->bss->nr_owned, std::min(before, static_cast<uint32_t>(groups)), __ATOMIC_RELEASE);
-  for (uint32_t g = 0; g < groups; ++g) {
+  __atomic_store_n(&skel_->bss->nr_owned, std::min(before, count), __ATOMIC_RELEASE);
+  for (uint32_t i = 0; i < count; ++i) {
+    const size_t g = wildcard[i];
     const std::vector<int> fds = table.group_fds(g);
-    if (fds.empty()) continue;
     const herdless_owned o = describe(table.group_address(g), fds.front());
-    if (bpf_map_update_elem(owned_fd, &g, &o, BPF_ANY) != 0) return sys_error("bpf_map_update_elem(owned)", "");
+    if (bpf_map_update_elem(owned_fd, &i, &o, BPF_ANY) != 0) return sys_error("bpf_map_update_elem(owned)", "");
     for (uint32_t j = 0; j < HERDLESS_OWNED_SOCKETS; ++j) {
-      const uint32_t key = g * HERDLESS_OWNED_SOCKETS + j;
+      const uint32_t key = i * HERDLESS_OWNED_SOCKETS + j;
       if (j >= fds.size()) {
         bpf_map_delete_elem(sockets_fd, &key);
         continue;
@@ -97,7 +106,7 @@ Result<void> PortOwner::update(const ListenerTable& table) {
       }
     }
   }
-  __atomic_store_n(&skel_->bss->nr_owned, static_cast<uint32_t>(groups), __ATOMIC_RELEASE);
+  __atomic_store_n(&skel_->bss->nr_owned, count, __ATOMIC_RELEASE);
   return {};
 }
 

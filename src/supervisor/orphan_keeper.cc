@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -148,7 +149,15 @@ Result<OrphanKeeper> OrphanKeeper::start(const OrphanPolicy& policy) {
 }
 
 OrphanKeeper::~OrphanKeeper() {
-  if (pipe_) send(Record{Record::quit});
+  if (!pipe_) return;
+  send(Record{Record::quit});
+  pipe_.reset();
+  // It exits at once: reaped here, so nothing of ours outlives a normal stop (bounded wait).
+  for (int i = 0; i < 100 && pid_ > 0; ++i) {
+    const pid_t reaped = ::waitpid(pid_, nullptr, WNOHANG);
+    if (reaped == pid_ || (reaped < 0 && errno == ECHILD)) return;
+    ::usleep(10'000);
+  }
 }
 
 void OrphanKeeper::send(const Record& record) {

@@ -49,7 +49,9 @@ Result<void> Supervisor::start_ownership() {
     } else if (config.own_port == OwnPort::on) {
       return std::unexpected(owner.error());
     } else {
-      spdlog::warn("own-port: cannot attach the SK_LOOKUP program ({}); a more specific bind on our port would "
+      // Quiet under auto (the steering line already says when BPF is missing); /stats says
+      // owns_port false, and a foreign listener is still reported when one appears.
+      spdlog::debug("own-port: cannot attach the SK_LOOKUP program ({}); a more specific bind on our port would "
                    "take its connections (watched and reported)",
                    owner.error().message());
     }

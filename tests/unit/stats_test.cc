@@ -145,7 +145,7 @@ TEST(StatsJson, Shape) {
   ASSERT_TRUE(j.is_object());
   std::set<std::string> keys;
   for (const auto& [key, value] : j.items()) keys.insert(key);
-  EXPECT_EQ(keys, (std::set<std::string>{"mode", "steer", "accept", "listeners", "workers"}));
+  EXPECT_EQ(keys, (std::set<std::string>{"mode", "steer", "accept", "listeners", "workers", "foreign_listeners", "owns_port"}));
   EXPECT_EQ(j["mode"], "thread");
   EXPECT_EQ(j["steer"], "hash");  // StatsSnapshot's default policy
 
@@ -252,6 +252,12 @@ TEST(StatsPrometheus, ExactLines) {
       "# HELP herdless_steer_info The steering policy in force.",
       "# TYPE herdless_steer_info gauge",
       "herdless_steer_info{policy=\"hash\"} 1",
+      "# HELP herdless_foreign_listeners Listening sockets on herdless's ports that are not herdless's.",
+      "# TYPE herdless_foreign_listeners gauge",
+      "herdless_foreign_listeners 0",
+      "# HELP herdless_owns_port 1 when the SK_LOOKUP program keeps the served addresses on herdless's sockets.",
+      "# TYPE herdless_owns_port gauge",
+      "herdless_owns_port 0",
       "# HELP herdless_listener_info A listening address.",
       "# TYPE herdless_listener_info gauge",
       "herdless_listener_info{url=\"tcp://127.0.0.1:10013\"} 1",
@@ -272,7 +278,7 @@ TEST(StatsPrometheus, EveryMetricIsDeclaredOnceBeforeItsSamples) {
       continue;
     }
     if (line.starts_with("#")) continue;
-    const std::string name = line.substr(0, line.find('{'));
+    const std::string name = line.substr(0, line.find_first_of("{ "));
     EXPECT_EQ(declared.count(name), 1u) << "sample before its TYPE: " << line;
     const std::string value = line.substr(line.rfind(' ') + 1);
     char* end = nullptr;
@@ -280,7 +286,7 @@ TEST(StatsPrometheus, EveryMetricIsDeclaredOnceBeforeItsSamples) {
     EXPECT_EQ(*end, '\0') << "not a number: " << line;
   }
   for (const auto& [name, count] : declared) EXPECT_EQ(count, 1) << name;
-  EXPECT_EQ(declared.size(), 11u);
+  EXPECT_EQ(declared.size(), 13u);
 }
 
 TEST(StatsPrometheus, SteerCountersOnlyForSlotsThatHaveThem) {
