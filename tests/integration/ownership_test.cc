@@ -18,6 +18,7 @@
 #include "testutil/load.h"
 #include "testutil/netns.h"
 #include "testutil/server_process.h"
+#include "run_support.h"
 
 namespace herdless {
 namespace {
@@ -215,6 +216,42 @@ TEST(SupervisorDeath, WithoutANewSupervisorTheWorkersServeThenStopAfterTheOrphan
   EXPECT_TRUE(log_has(server, "no supervisor took over", 3s)) << server.log();
   for (int i = 0; i < 100 && (alive(workers[0]) || alive(workers[1])); ++i) std::this_thread::sleep_for(50ms);
   for (int pid : workers) EXPECT_FALSE(alive(pid)) << "worker " << pid << " still runs";
+}
+
+TEST(SupervisorDeath, HerdlessRunsProgramsAreTakenOverToo) {
+  HERDLESS_REQUIRE_BPF_NETNS();
+  std::vector<std::string> args{"run", "--listen", "tcp://127.0.0.1:7013", "--workers", "2", "--admin", "127.0.0.1:0",
+                                "--drain-timeout", "2s", "--"};
+  for (const std::string& word : runtest::stdlib_server()) args.push_back(word);
+  auto first = std::make_unique<ServerProcess>(args);
+  ASSERT_TRUE(first->wait_ready()) << first->log();
+  ASSERT_TRUE(log_has(*first, "worker 1 (pid", 10s)) << first->log();
+  std::vector<int> old_programs = first->worker_pids();
+  ASSERT_EQ(old_programs.size(), 2u);
+  auto load = testutil::start_load(first->listener(), 3000ms, 2000ms, "GET / HTTP/1.0\r\n\r\n");
+  std::this_thread::sleep_for(700ms);
+  ASSERT_EQ(::kill(first->pid(), SIGKILL), 0);
+  first->wait_exit(1s);
+  std::this_thread::sleep_for(1000ms);
+  for (int pid : old_programs) EXPECT_TRUE(alive(pid)) << "program " << pid << " outlives its supervisor";
+  ServerProcess second(args);
+  ASSERT_TRUE(second.wait_ready()) << second.log();
+  const auto result = load.get();
+  EXPECT_GT(result.completed, 500u);
+  EXPECT_EQ(result.failed, 0u) << "timed out " << result.timed_out << ", refused " << result.refused << ", reset "
+                               << result.reset << "\n" << second.log();
+  EXPECT_TRUE(log_has(second, "took over the port: asked 2 occupants", 5s)) << second.log();
+  for (int i = 0; i < 100 && (alive(old_programs[0]) || alive(old_programs[1])); ++i) std::this_thread::sleep_for(50ms);
+  for (int pid : old_programs) {
+    EXPECT_FALSE(alive(pid)) << "old program " << pid << " left running";
+    if (alive(pid)) ::kill(-pid, SIGKILL);  // not left behind even when the test fails
+  }
+  const std::vector<int> programs = second.worker_pids();
+  second.signal(SIGTERM);
+  EXPECT_EQ(second.wait_exit(5s), std::optional<int>(0));
+  for (int pid : programs) {
+    if (pid > 0 && alive(pid)) ::kill(-pid, SIGKILL);
+  }
 }
 
 }  // namespace

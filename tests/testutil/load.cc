@@ -4,13 +4,14 @@
 namespace herdless::testutil {
 
 std::future<load::LoadResult> start_load(const ListenAddress& target, std::chrono::milliseconds duration,
-                                         std::chrono::milliseconds timeout) {
-  return std::async(std::launch::async, [target, duration, timeout] {
+                                         std::chrono::milliseconds timeout, std::string send) {
+  return std::async(std::launch::async, [target, duration, timeout, send = std::move(send)] {
     load::LoadOptions options;
     options.target = target;
     options.concurrency = 64;
     options.duration = duration;
     options.timeout = timeout;
+    options.send = send;
     return load::run_load(options).value_or(load::LoadResult{});
   });
 }

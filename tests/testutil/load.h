@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <future>
+#include <string>
 
 #include "herdless/address.h"
 #include "herdless/load/load_generator.h"
@@ -12,6 +13,7 @@ namespace herdless::testutil {
 
 // Runs `herdless load`'s generator for `duration`; a failed run gives an empty result.
 std::future<load::LoadResult> start_load(const ListenAddress& target, std::chrono::milliseconds duration,
-                                         std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+                                         std::chrono::milliseconds timeout = std::chrono::milliseconds(2000),
+                                         std::string send = "");
 
 }  // namespace herdless::testutil
