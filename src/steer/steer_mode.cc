@@ -1,6 +1,8 @@
 // SteerMode names.
 #include "herdless/steer_mode.h"
 
+#include <fmt/format.h>
+
 #include <string>
 
 namespace herdless {
@@ -19,7 +21,7 @@ Result<SteerMode> parse_steer_mode(std::string_view text) {
   for (SteerMode mode : {SteerMode::hash, SteerMode::least_loaded, SteerMode::affinity, SteerMode::cpu}) {
     if (text == steer_mode_name(mode)) return mode;
   }
-  return input_error("invalid steer", "'" + std::string(text) + "' (want hash, least-loaded, affinity or cpu)");
+  return input_error("invalid steer", fmt::format("'{}' (want hash, least-loaded, affinity or cpu)", text));
 }
 
 }  // namespace herdless

@@ -1,6 +1,8 @@
 // UdpSteering names and the session key's OFFSET:LENGTH syntax.
 #include "herdless/udp_steering.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 
 #include "steer_shared.h"
@@ -22,14 +24,13 @@ const char* udp_steer_name(UdpSteer mode) { return mode == UdpSteer::session ? "
 Result<UdpSteer> parse_udp_steer(std::string_view text) {
   if (text == "hash") return UdpSteer::hash;
   if (text == "session") return UdpSteer::session;
-  return input_error("invalid udp-steer", "'" + std::string(text) + "' (want hash or session)");
+  return input_error("invalid udp-steer", fmt::format("'{}' (want hash or session)", text));
 }
 
 Result<SessionKey> parse_session_key(std::string_view text) {
   const auto fail = [&] {
-    return input_error("invalid udp-session-key", "'" + std::string(text) + "' (want OFFSET:LENGTH, offset 0.." +
-                                                      std::to_string(kMaxUdpPayload - 1) + ", length 1.." +
-                                                      std::to_string(HERDLESS_MAX_KEY_BYTES) + ", e.g. 0:8)");
+    return input_error("invalid udp-session-key", fmt::format("'{}' (want OFFSET:LENGTH, offset 0..{}, length 1..{}, e.g. 0:8)", text,
+                                   kMaxUdpPayload - 1, HERDLESS_MAX_KEY_BYTES));
   };
   const size_t colon = text.find(':');
   if (colon == std::string_view::npos) return fail();

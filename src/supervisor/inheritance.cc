@@ -1,6 +1,8 @@
 // Encoding of the descriptors handed over by a binary upgrade.
 #include "herdless/inheritance.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cstdlib>
 
@@ -48,12 +50,11 @@ const InheritedGroup* Inherited::group(std::string_view requested_url) const {
 }
 
 std::string encode_inherited(const Inherited& inherited) {
-  std::string out = "parent=" + std::to_string(inherited.parent_pid);
-  out += ";admin=" + std::to_string(inherited.admin_fd);
-  out += ";slots=" + std::to_string(inherited.slots_map_fd);
+  std::string out = fmt::format("parent={};admin={};slots={}", inherited.parent_pid, inherited.admin_fd,
+                                inherited.slots_map_fd);
   for (const InheritedGroup& g : inherited.groups) {
-    out += ";group=" + g.requested_url + "@" + std::to_string(g.sockets_map_fd) + ":";
-    for (size_t i = 0; i < g.fds.size(); ++i) out += (i ? "," : "") + std::to_string(g.fds[i]);
+    out += fmt::format(";group={}@{}:", g.requested_url, g.sockets_map_fd);
+    for (size_t i = 0; i < g.fds.size(); ++i) out += fmt::format("{}{}", i ? "," : "", g.fds[i]);
   }
   return out;
 }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "herdless/worker_counters.h"
@@ -53,9 +54,9 @@ void signal_occupant(const Occupant& o, int sig) {
 }
 
 std::string pid_list(const std::vector<Occupant>& occupants) {
-  std::string out;
-  for (const Occupant& o : occupants) out += (out.empty() ? "" : " ") + std::to_string(o.pid);
-  return out;
+  std::vector<pid_t> pids;
+  for (const Occupant& o : occupants) pids.push_back(o.pid);
+  return fmt::format("{}", fmt::join(pids, " "));
 }
 
 // The supervisor is gone: the occupants serve until a new supervisor stops them, or until

@@ -1,6 +1,8 @@
 // fork + exec of a user's program on a slot's sockets.
 #include "herdless/program_launcher.h"
 
+#include <fmt/format.h>
+
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -120,12 +122,12 @@ std::vector<std::string> program_environment(const ProgramLaunch& launch, pid_t 
     env.push_back("LISTEN_FDS=" + std::to_string(count));
     env.push_back("LISTEN_PID=" + std::to_string(pid));
     std::string names;
-    for (size_t i = 0; i < launch.fd_names.size(); ++i) names += (i > 0 ? ":" : "") + launch.fd_names[i];
+    for (size_t i = 0; i < launch.fd_names.size(); ++i) names += fmt::format("{}{}", i > 0 ? ":" : "", launch.fd_names[i]);
     env.push_back("LISTEN_FDNAMES=" + names);
   }
   if ((conventions & kFdEinhorn) != 0) {
     std::string fds;
-    for (size_t i = 0; i < count; ++i) fds += (i > 0 ? " " : "") + std::to_string(kFirstFd + static_cast<int>(i));
+    for (size_t i = 0; i < count; ++i) fds += fmt::format("{}{}", i > 0 ? " " : "", kFirstFd + static_cast<int>(i));
     env.push_back("EINHORN_FDS=" + fds);
   }
   env.push_back("HERDLESS_WORKER=" + std::to_string(launch.slot));

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/syscall.h>
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "herdless/accept_probe.h"
@@ -63,8 +64,7 @@ Result<void> Supervisor::start_ownership() {
   watch_port();
   orphans_ = port_watch_.orphans();
   if (!orphans_.empty()) {
-    std::string pids;
-    for (pid_t pid : orphans_) pids += (pids.empty() ? "" : " ") + std::to_string(pid);
+    const std::string pids = fmt::format("{}", fmt::join(orphans_, " "));
     spdlog::info("taking over the port from {} occupants of an earlier supervisor (pids {}): they stop once ours "
                  "are ready",
                  orphans_.size(), pids);

@@ -14,11 +14,13 @@
 #include <iterator>
 #include <optional>
 #include <cctype>
+#include <fmt/ranges.h>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include "herdless/load/load_generator.h"
@@ -94,9 +96,7 @@ inline std::vector<int> wait_gone(const std::set<int>& pids, std::chrono::millis
 }
 
 inline std::string join(const std::vector<int>& values) {
-  std::string out;
-  for (int v : values) out += (out.empty() ? "" : ",") + std::to_string(v);
-  return out;
+  return fmt::format("{}", fmt::join(values, ","));
 }
 
 // Program pids named in a supervisor log: "(pid P" of its own lines and "[wS P] " of the
