@@ -396,3 +396,33 @@ TEST(HttpServiceOptions, BodyAndBodyLimitFlagsReachTheWorkers) {
 
 }  // namespace
 }  // namespace herdless
+
+namespace herdless {
+namespace {
+
+// --http-header-timeout through the command line: a head still incomplete after it is closed,
+// while a head that completes in time is answered.
+TEST(HttpHeaderTimeout, TheFlagReachesTheWorkers) {
+  ServerProcess server({"serve", "--service", "http", "--listen", "tcp://127.0.0.1:0", "--workers", "2", "--admin",
+                        "off", "--http-header-timeout", "600ms"});
+  ASSERT_TRUE(server.wait_ready()) << server.log();
+  Client trickler(server.listener());
+  Client prompt(server.listener());
+  ASSERT_TRUE(trickler.send("GET / HTTP/1.1\r\n"));
+  ASSERT_TRUE(prompt.send("GET / HTTP/1.1\r\n"));
+  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(prompt.send("Host: test\r\n\r\n"));
+  auto r = prompt.next();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 30 && !trickler.readable(0ms); ++i) {
+    ASSERT_TRUE(trickler.send("X"));  // never finishes its head
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(trickler.closed_by_server()) << "closed at the header timeout";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
+}
+
+}  // namespace
+}  // namespace herdless
