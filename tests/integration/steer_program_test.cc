@@ -3,6 +3,9 @@
 // connection, and checks which slot's socket received it. A failing case prints the line of
 // the program's exit path that was taken. Runs as root in its own network namespace.
 #include <gtest/gtest.h>
+
+#include <cctype>
+#include <ostream>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -47,6 +50,25 @@ struct Case {
   int expected_slot;      // -1: any slot, check the reason only
   uint32_t expected_reason;
 };
+
+// gtest prints a failing case's parameter with this, not as a hex dump of its bytes.
+void PrintTo(const Case& c, std::ostream* out) { *out << '"' << c.name << '"'; }
+
+// "less loaded of two wins (mirror)" -> "LessLoadedOfTwoWinsMirror": a test name gtest accepts.
+std::string test_name(const char* words) {
+  std::string out;
+  bool upper = true;
+  for (const char* p = words; *p != '\0'; ++p) {
+    const unsigned char ch = static_cast<unsigned char>(*p);
+    if (std::isalnum(ch) == 0) {
+      upper = true;
+      continue;
+    }
+    out += upper ? static_cast<char>(std::toupper(ch)) : static_cast<char>(ch);
+    upper = false;
+  }
+  return out;
+}
 
 constexpr int64_t kStale = 500;  // ms, well past the 100ms stall threshold
 
@@ -144,7 +166,7 @@ TEST_P(SteerProgramTest, SelectsTheExpectedSlot) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, SteerProgramTest, ::testing::ValuesIn(kCases),
-                         [](const ::testing::TestParamInfo<Case>& param) { return "case" + std::to_string(param.index); });
+                         [](const ::testing::TestParamInfo<Case>& param) { return test_name(param.param.name); });
 
 // Affinity: the kernel's choice equals the rendezvous hash computed here from the same logic
 // (the client address 127.0.0.1 as the key), and moves only when that slot stalls.
