@@ -9,14 +9,8 @@
 
 #include "steer_shared.h"
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wold-style-cast"
-#pragma GCC diagnostic ignored "-Wconversion"
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#include "conn_track.skel.h"
-#pragma GCC diagnostic pop
+#define HERDLESS_SKELETON "conn_track.skel.h"
+#include "steer/include_skeleton.h"
 
 namespace herdless {
 

@@ -17,14 +17,8 @@
 #include "herdless/fd.h"
 #include "own_port_shared.h"
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wold-style-cast"
-#pragma GCC diagnostic ignored "-Wconversion"
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#include "own_port.skel.h"
-#pragma GCC diagnostic pop
+#define HERDLESS_SKELETON "own_port.skel.h"
+#include "steer/include_skeleton.h"
 
 namespace herdless {
 namespace {

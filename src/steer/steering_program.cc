@@ -18,14 +18,8 @@
 
 #include "herdless/conn_tracker.h"
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wold-style-cast"
-#pragma GCC diagnostic ignored "-Wconversion"
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#include "steer.skel.h"
-#pragma GCC diagnostic pop
+#define HERDLESS_SKELETON "steer.skel.h"
+#include "steer/include_skeleton.h"
 
 namespace herdless {
 namespace {
