@@ -96,7 +96,7 @@ int run_server(const ServerFlags& flags, Subcommand subcommand) {
   if (config->program) {
     if (auto found = resolve_command(config->program->command.front()); !found) return fail(found.error().message());
   }
-  auto supervisor = Supervisor::create(SupervisorOptions{*config, from_flags, config_path, original_argv()});
+  auto supervisor = Supervisor::create(SupervisorOptions{*config, from_flags, config_path, original_argv(), nullptr});
   if (!supervisor) return fail(supervisor.error().message());
   return (*supervisor)->run();
 }

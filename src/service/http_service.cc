@@ -100,12 +100,11 @@ class HttpService final : public Service {
 
   void on_open(Connection& conn) override {
     // Each response leaves in one write; do not let Nagle hold one back behind an unacked one.
-    const int one = 1;
-    ::setsockopt(conn.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn.set_no_delay(true);
     auto state = std::make_unique<HeadState>(limits_, conn);
     // The first request's head is timed from the accept (nginx's client_header_timeout).
     start_head(*state, conn.last_active_ns());
-    conn.service_state = std::move(state);
+    conn.set_state(std::move(state));
   }
 
   void on_data(Connection& conn, std::string_view data) override;
@@ -143,7 +142,7 @@ void HttpService::on_tick(int64_t now_ns) {
 }
 
 void HttpService::on_data(Connection& conn, std::string_view data) {
-  auto* state = static_cast<HeadState*>(conn.service_state.get());
+  auto* state = conn.state_as<HeadState>();
   if (state == nullptr) return conn.close();
   if (date_.refresh()) responses_.set_date(date_.text());
   Batch out(batch_);

@@ -1,9 +1,9 @@
-// The built-in services: hello (the original demo: write a message, close), echo, and the
-// factory that also makes http (http_service.cc).
+// The built-in services, on the public interfaces: hello (the original demo: write a message,
+// close), echo, and the factory that also makes http (http_service.cc); their UDP versions.
 #include <utility>
 
 #include "herdless/http/http_service.h"
-#include "herdless/service.h"
+#include "herdless/builtin_services.h"
 
 namespace herdless {
 namespace {
@@ -29,7 +29,28 @@ class EchoService final : public Service {
   void on_data(Connection& conn, std::string_view data) override { conn.write(data); }
 };
 
+// UDP hello: the message to every datagram (no copy: the service owns it).
+class HelloDatagrams final : public DatagramService {
+ public:
+  explicit HelloDatagrams(std::string message) : message_(std::move(message)) {}
+  void on_datagram(const Datagram&, DatagramReply& reply) override { reply.send_view(message_); }
+
+ private:
+  std::string message_;
+};
+
+// UDP echo: each datagram back to its sender (no copy: its own bytes).
+class EchoDatagrams final : public DatagramService {
+ public:
+  void on_datagram(const Datagram& datagram, DatagramReply& reply) override { reply.send_view(datagram.data); }
+};
+
 }  // namespace
+
+std::unique_ptr<DatagramService> make_datagram_service(const ServiceOptions& options) {
+  if (options.kind == ServiceKind::echo) return std::make_unique<EchoDatagrams>();
+  return std::make_unique<HelloDatagrams>(options.message);
+}
 
 std::unique_ptr<Service> make_service(const ServiceOptions& options) {
   switch (options.kind) {

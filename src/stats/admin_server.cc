@@ -59,13 +59,13 @@ void AdminServer::accept_ready() {
       ::close(fd);
       continue;
     }
-    auto* conn = new Connection(*this, fd);
+    auto* conn = new TcpConnection(*this, fd);
     requests_.try_emplace(conn, admin_limits(), true);
     conn->refresh_interest();
   }
 }
 
-void AdminServer::on_data(Connection& conn, std::string_view data) {
+void AdminServer::on_data(TcpConnection& conn, std::string_view data) {
   const auto found = requests_.find(&conn);
   if (found == requests_.end()) return conn.close();
   RequestParser& parser = found->second;
@@ -80,11 +80,11 @@ void AdminServer::on_data(Connection& conn, std::string_view data) {
   }
 }
 
-void AdminServer::on_peer_closed(Connection& conn) { conn.close(); }
+void AdminServer::on_peer_closed(TcpConnection& conn) { conn.close(); }
 
-void AdminServer::on_closed(Connection& conn, bool) {
+void AdminServer::on_closed(TcpConnection& conn, bool) {
   requests_.erase(&conn);
-  Connection* doomed = &conn;
+  TcpConnection* doomed = &conn;
   loop_.defer([doomed] { delete doomed; });
 }
 

@@ -96,7 +96,7 @@ Result<void> Supervisor::start() {
     if (!admin) return std::unexpected(admin.error());
     admin_ = std::move(*admin);
   }
-  auto kill_timer = Timer::create(loop_, [this] {
+  auto kill_timer = LoopTimer::create(loop_, [this] {
     for (Handle& h : handles_) {
       spdlog::warn("worker {} (pid {}) did not drain in time; killing it", h.slot, h.worker->pid());
       h.worker->kill();
@@ -105,7 +105,7 @@ Result<void> Supervisor::start() {
   if (!kill_timer) return std::unexpected(kill_timer.error());
   kill_timer_ = std::move(*kill_timer);
   if (steering_) {
-    auto stall_timer = Timer::create(loop_, [this] { check_stalls(); });
+    auto stall_timer = LoopTimer::create(loop_, [this] { check_stalls(); });
     if (!stall_timer) return std::unexpected(stall_timer.error());
     stall_timer_ = std::move(*stall_timer);
     const auto period = std::clamp(config.stall_timeout / 5, std::chrono::milliseconds(10), std::chrono::milliseconds(100));
@@ -198,7 +198,7 @@ void Supervisor::resize_slots() {
   while (slots_.size() < wanted) {
     const int slot = static_cast<int>(slots_.size());
     SlotState state;
-    auto timer = Timer::create(loop_, [this, slot] { spawn(slot); });
+    auto timer = LoopTimer::create(loop_, [this, slot] { spawn(slot); });
     if (timer) state.restart_timer = std::move(*timer);
     slots_.push_back(std::move(state));
   }
@@ -217,6 +217,7 @@ void Supervisor::spawn(int slot) {
   spec.listen_fds = listeners_.slot_fds(options_.config.accept == AcceptStrategy::reuseport ? slot : 0);
   spec.accept_mutex = accept_mutex_.get();
   spec.config = &options_.config;
+  spec.services = options_.services.get();
   spec.counters = &stats_.slot(static_cast<size_t>(slot));
   spec.steer_slot = steering_ ? steering_->slot_state(slot) : nullptr;
   if (options_.config.pin_workers) {

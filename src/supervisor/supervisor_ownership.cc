@@ -57,7 +57,7 @@ Result<void> Supervisor::start_ownership() {
                    owner.error().message());
     }
   }
-  auto timer = Timer::create(loop_, [this] { watch_port(); });
+  auto timer = LoopTimer::create(loop_, [this] { watch_port(); });
   if (!timer) return std::unexpected(timer.error());
   port_timer_ = std::move(*timer);
   port_timer_->arm(kPortWatchPeriod, kPortWatchPeriod);
@@ -120,7 +120,7 @@ void Supervisor::take_over_orphans() {
   for (pid_t group : groups) ::kill(-group, options_.config.program->stop_signal);
   spdlog::info("took over the port: asked {} occupants of the earlier supervisor to stop", pidfds.size());
   orphans_.clear();
-  auto timer = Timer::create(loop_, [pidfds] {
+  auto timer = LoopTimer::create(loop_, [pidfds] {
     for (int pidfd : pidfds) {
       pollfd exited{pidfd, POLLIN, 0};  // readable once the process has ended
       if (::poll(&exited, 1, 0) == 0 && ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0) == 0) {

@@ -38,12 +38,12 @@ std::string fd_name(const ListenAddress& address) {
 }  // namespace
 
 Result<void> Supervisor::start_programs() {
-  auto tick = Timer::create(loop_, [this] { program_tick(); });
+  auto tick = LoopTimer::create(loop_, [this] { program_tick(); });
   if (!tick) return std::unexpected(tick.error());
   program_timer_ = std::move(*tick);
   program_timer_->arm(kProgramTick, kProgramTick);
   if (steering_ && options_.config.steer != SteerMode::hash) {
-    auto sample = Timer::create(loop_, [this] { sample_slots(); });
+    auto sample = LoopTimer::create(loop_, [this] { sample_slots(); });
     if (!sample) return std::unexpected(sample.error());
     sample_timer_ = std::move(*sample);
     // Ten samples per stall threshold, so a stall is seen within ~1.1 thresholds.

@@ -34,6 +34,8 @@ WorkerOptions worker_options(const LaunchSpec& spec, std::vector<Fd> listeners, 
   options.max_conns = config.max_conns;
   options.drain_timeout = config.drain_timeout;
   options.counters = spec.counters;
+  options.services = spec.services;
+  options.workers = config.workers;
   options.stop_on_signals = process;
   options.steer_slot = spec.steer_slot;
   options.pin_cpu = spec.pin_cpu;

@@ -6,8 +6,8 @@
 
 namespace herdless {
 
-DatagramServer::DatagramServer(ServiceKind kind, std::string message, uint32_t max_datagram)
-    : kind_(kind), message_(std::move(message)), max_datagram_(max_datagram), buffers_(size_t{kBatch} * max_datagram) {
+DatagramServer::DatagramServer(DatagramService& service, uint32_t max_datagram)
+    : service_(service), max_datagram_(max_datagram), buffers_(size_t{kBatch} * max_datagram) {
   for (unsigned i = 0; i < kBatch; ++i) {
     in_iov_[i] = iovec{buffers_.data() + size_t{i} * max_datagram_, max_datagram_};
     in_[i].msg_hdr.msg_iov = &in_iov_[i];
@@ -94,12 +94,18 @@ void DatagramServer::reply(int fd, unsigned count, DatagramTally& tally) {
       ++tally.truncated;  // larger than --udp-max-datagram: half a request is no request
       continue;
     }
+    DatagramReply& answer = replies_[replies];
+    answer.reset();
+    const Datagram datagram{std::string_view(static_cast<const char*>(in_iov_[i].iov_base), in_[i].msg_len),
+                            &peers_[i], request.msg_namelen};
+    service_.on_datagram(datagram, answer);
+    if (!answer.has_reply()) continue;
     msghdr& out = out_[replies].msg_hdr;
     out.msg_name = request.msg_name;
     out.msg_namelen = request.msg_namelen;
     reply_from_destination(i, replies);
-    out_iov_[replies] = kind_ == ServiceKind::echo ? iovec{in_iov_[i].iov_base, in_[i].msg_len}
-                                                   : iovec{message_.data(), message_.size()};
+    const std::string_view bytes = answer.bytes();
+    out_iov_[replies] = iovec{const_cast<char*>(bytes.data()), bytes.size()};
     ++replies;
   }
   unsigned next = 0;

@@ -59,8 +59,8 @@ Worker::Worker(WorkerOptions options, EventLoop loop)
       accept_paused_(fmt::format("worker {}: accept failed, pausing accepts", options_.index)) {}
 
 Worker::~Worker() {
-  for (Connection* c = idle_.front(); c != nullptr;) {
-    Connection* next = c->idle_next;
+  for (TcpConnection* c = idle_.front(); c != nullptr;) {
+    TcpConnection* next = c->idle_next;
     delete c;
     c = next;
   }
@@ -76,25 +76,54 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options) {
   return worker;
 }
 
+Result<void> Worker::make_services() {
+  const bool any_datagram = std::ranges::any_of(acceptors_, [](const auto& a) { return a->datagram_; });
+  const bool any_stream = std::ranges::any_of(acceptors_, [](const auto& a) { return !a->datagram_; });
+  const ServiceFactories* own = options_.services;
+  if (own != nullptr && (own->tcp || own->datagram)) {
+    // A library server: its factories, for the kinds of socket this slot has.
+    if (any_stream) {
+      if (!own->tcp) return input_error("no TCP service", "a tcp:// listen needs Server::tcp_service");
+      service_ = own->tcp(*this);
+      if (!service_) return input_error("service factory", "returned no service");
+    }
+    if (any_datagram) {
+      if (!own->datagram) return input_error("no datagram service", "a udp:// listen needs Server::datagram_service");
+      datagram_service_ = own->datagram(*this);
+      if (!datagram_service_) return input_error("datagram service factory", "returned no service");
+    }
+  } else {
+    ServiceOptions service;
+    service.kind = options_.service;
+    service.message = expand_worker(options_.message, options_.index);
+    service.http_body = options_.http_body;
+    service.http_max_body = options_.http_max_body;
+    service.http_header_timeout = options_.http_header_timeout;
+    service.worker = options_.index;
+    service_ = make_service(service);
+    if (any_datagram) datagram_service_ = make_datagram_service(service);
+  }
+  if (datagram_service_) datagrams_ = std::make_unique<DatagramServer>(*datagram_service_, options_.udp_max_datagram);
+  return {};
+}
+
+int64_t Worker::now_ns() const { return monotonic_ns(); }
+
+Result<std::unique_ptr<Timer>> Worker::make_timer(std::function<void()> callback) {
+  auto timer = LoopTimer::create(loop_, std::move(callback));
+  if (!timer) return std::unexpected(timer.error());
+  return std::unique_ptr<Timer>(std::move(*timer));
+}
+
 Result<void> Worker::start() {
-  ServiceOptions service;
-  service.kind = options_.service;
-  service.message = expand_worker(options_.message, options_.index);
-  service.http_body = options_.http_body;
-  service.http_max_body = options_.http_max_body;
-  service.http_header_timeout = options_.http_header_timeout;
-  service.worker = options_.index;
-  service_ = make_service(service);
   for (Fd& fd : options_.listeners) acceptors_.push_back(std::make_unique<Acceptor>(*this, std::move(fd)));
   options_.listeners.clear();
-  if (std::ranges::any_of(acceptors_, [](const auto& a) { return a->datagram_; })) {
-    datagrams_ = std::make_unique<DatagramServer>(options_.service, service.message, options_.udp_max_datagram);
-  }
+  if (auto made = make_services(); !made) return std::unexpected(made.error());
 
-  auto tick = Timer::create(loop_, [this] {
+  auto tick = LoopTimer::create(loop_, [this] {
     heartbeat();
     sweep_lingering();
-    service_->on_tick(now_ns_);
+    if (service_) service_->on_tick(now_ns_);
     accept_paused_.poll(now_ns_);
     const auto sweep_every = std::clamp(options_.idle_timeout / 4, std::chrono::milliseconds(10),
                                         std::chrono::milliseconds(1000));
@@ -104,7 +133,7 @@ Result<void> Worker::start() {
   tick_ = std::move(*tick);
   tick_->arm(kTick, kTick);
 
-  auto retry = Timer::create(loop_, [this] {
+  auto retry = LoopTimer::create(loop_, [this] {
     out_of_fds_ = false;
     if (!loop_.stopping() && active_ < options_.max_conns) set_accepting(true);
   });
@@ -245,7 +274,7 @@ void Worker::accept_from(Acceptor& acceptor, int budget) {
     ++active_;
     if (options_.tcp_steered) publish_accepted();
     publish_active();
-    auto* conn = new Connection(*this, fd);
+    auto* conn = new TcpConnection(*this, fd, options_.index);
     idle_.push_back(*conn);
     service_->on_open(*conn);
     conn->refresh_interest();
@@ -336,17 +365,18 @@ void Worker::sync_listeners() {
   }
 }
 
-void Worker::on_data(Connection& conn, std::string_view data) { service_->on_data(conn, data); }
+void Worker::on_data(TcpConnection& conn, std::string_view data) { service_->on_data(conn, data); }
 
-void Worker::on_peer_closed(Connection& conn) { service_->on_peer_closed(conn); }
+void Worker::on_peer_closed(TcpConnection& conn) { service_->on_peer_closed(conn); }
 
-void Worker::on_activity(Connection& conn) {
+void Worker::on_activity(TcpConnection& conn) {
   if (idle_.is_back(conn)) return;
   idle_.remove(conn);
   idle_.push_back(conn);
 }
 
-void Worker::on_closed(Connection& conn, bool error) {
+void Worker::on_closed(TcpConnection& conn, bool error) {
+  service_->on_close(conn);
   WorkerCounters& counters = *options_.counters;
   if (error) counters.errors.fetch_add(1, std::memory_order_relaxed);
   counters.closed.fetch_add(1, std::memory_order_relaxed);
@@ -368,7 +398,7 @@ void Worker::sweep_idle() {
 }
 
 void Worker::sweep_lingering() {
-  while (Connection* oldest = lingering_.front()) {
+  while (TcpConnection* oldest = lingering_.front()) {
     if (now_ns_ < oldest->linger_deadline_ns()) return;
     oldest->close();                                    // unlinks itself through on_closed()
     if (lingering_.front() == oldest) lingering_.remove(*oldest);  // (already closed: never stuck)
@@ -376,7 +406,7 @@ void Worker::sweep_lingering() {
 }
 
 void Worker::free_closed() {
-  for (Connection* conn : closed_) delete conn;
+  for (TcpConnection* conn : closed_) delete conn;
   closed_.clear();
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "herdless/builtin_services.h"
 #include "herdless/datagram_server.h"
 #include "herdless/listener.h"
 #include "testutil/client.h"
@@ -38,6 +39,14 @@ BoundSocket bind_loopback_udp(const char* url = "udp://127.0.0.1:0") {
   return BoundSocket{std::move(*fd), *bound};
 }
 
+// A built-in datagram service (hello: `message`; echo) as the worker makes it.
+std::unique_ptr<DatagramService> builtin(ServiceKind kind, std::string message) {
+  ServiceOptions options;
+  options.kind = kind;
+  options.message = std::move(message);
+  return make_datagram_service(options);
+}
+
 // Sends from `client`, lets the server serve one round, and returns the reply.
 std::string exchange_through(DatagramServer& server, int server_fd, int client, const std::string& datagram,
                              DatagramTally* tally = nullptr) {
@@ -50,7 +59,8 @@ std::string exchange_through(DatagramServer& server, int server_fd, int client, 
 
 TEST(DatagramServer, HelloAnswersEachSenderWithTheMessage) {
   BoundSocket server = bind_loopback_udp();
-  DatagramServer hello(ServiceKind::hello, "hello worker=3", 2048);
+  auto hello_service = builtin(ServiceKind::hello, "hello worker=3");
+  DatagramServer hello(*hello_service, 2048);
   auto a = udp_socket_to(server.address);
   auto b = udp_socket_to(server.address);
   ASSERT_TRUE(a && b);
@@ -64,7 +74,8 @@ TEST(DatagramServer, HelloAnswersEachSenderWithTheMessage) {
 
 TEST(DatagramServer, EchoReturnsBinaryAndEmptyDatagramsIntact) {
   BoundSocket server = bind_loopback_udp();
-  DatagramServer echo(ServiceKind::echo, "", 65507);
+  auto echo_service = builtin(ServiceKind::echo, "");
+  DatagramServer echo(*echo_service, 65507);
   auto client = udp_socket_to(server.address);
   ASSERT_TRUE(client);
   std::string binary(1200, '\0');
@@ -77,7 +88,8 @@ TEST(DatagramServer, EchoReturnsBinaryAndEmptyDatagramsIntact) {
 
 TEST(DatagramServer, OversizedDatagramsAreCountedAndNotAnswered) {
   BoundSocket server = bind_loopback_udp();
-  DatagramServer echo(ServiceKind::echo, "", 512);
+  auto echo_service = builtin(ServiceKind::echo, "");
+  DatagramServer echo(*echo_service, 512);
   auto client = udp_socket_to(server.address, std::chrono::milliseconds(200));
   ASSERT_TRUE(client);
   const std::string fits(512, 'a');
@@ -93,7 +105,8 @@ TEST(DatagramServer, OversizedDatagramsAreCountedAndNotAnswered) {
 
 TEST(DatagramServer, ServesEveryQueuedDatagramAcrossBatches) {
   BoundSocket server = bind_loopback_udp();
-  DatagramServer echo(ServiceKind::echo, "", 2048);
+  auto echo_service = builtin(ServiceKind::echo, "");
+  DatagramServer echo(*echo_service, 2048);
   auto client = udp_socket_to(server.address);
   ASSERT_TRUE(client);
   constexpr int kCount = 3 * DatagramServer::kBatch + 5;
@@ -119,7 +132,8 @@ TEST(DatagramServer, ServesEveryQueuedDatagramAcrossBatches) {
 
 TEST(DatagramServer, OnAWildcardAddressRepliesLeaveFromTheAddressTheRequestWentTo) {
   BoundSocket server = bind_loopback_udp("udp://0.0.0.0:0");
-  DatagramServer hello(ServiceKind::hello, "from the right address", 2048);
+  auto hello_service = builtin(ServiceKind::hello, "from the right address");
+  DatagramServer hello(*hello_service, 2048);
   for (const char* host : {"127.0.0.1", "127.0.0.2", "127.0.0.3"}) {
     auto target = parse_listen_url(std::string("udp://") + host + ":" + std::to_string(server.address.port()));
     ASSERT_TRUE(target.has_value());
@@ -141,7 +155,8 @@ TEST(SocketDrops, CountsWhatAFullReceiveBufferCost) {
   constexpr uint64_t kSent = 2000;
   const std::string datagram(100, 'd');
   for (uint64_t i = 0; i < kSent; ++i) ASSERT_EQ(::send(client->get(), datagram.data(), datagram.size(), 0), 100);
-  DatagramServer echo(ServiceKind::echo, "", 2048);
+  auto echo_service = builtin(ServiceKind::echo, "");
+  DatagramServer echo(*echo_service, 2048);
   const DatagramTally tally = echo.serve(server.fd.get(), 1000);
   const uint64_t dropped = socket_drops(server.fd.get());
   EXPECT_GT(dropped, 0u);

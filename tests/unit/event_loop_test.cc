@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "herdless/timer.h"
+#include "herdless/loop_timer.h"
 
 namespace herdless {
 namespace {
@@ -216,7 +216,7 @@ TEST(EventLoop, DeferOutsideABatchRunsOnTheNextTurn) {
 TEST(EventLoop, StopFromAnotherThreadEndsRun) {
   EventLoop loop = make_loop();
   std::atomic<bool> ticked{false};
-  auto timer = Timer::create(loop, [&] { ticked = true; });
+  auto timer = LoopTimer::create(loop, [&] { ticked = true; });
   ASSERT_TRUE(timer.has_value()) << timer.error().message();
   (*timer)->arm(1ms);
   auto result = std::async(std::launch::async, [&] {
@@ -264,7 +264,7 @@ TEST(Timer, OneShotFiresOnceAfterTheDelay) {
   EventLoop loop = make_loop();
   int fired = 0;
   Clock::time_point fired_at;
-  auto timer = Timer::create(loop, [&] {
+  auto timer = LoopTimer::create(loop, [&] {
     ++fired;
     fired_at = Clock::now();
   });
@@ -282,7 +282,7 @@ TEST(Timer, OneShotFiresOnceAfterTheDelay) {
 TEST(Timer, ZeroDelayStillFires) {
   EventLoop loop = make_loop();
   int fired = 0;
-  auto timer = Timer::create(loop, [&] { ++fired; });
+  auto timer = LoopTimer::create(loop, [&] { ++fired; });
   ASSERT_TRUE(timer.has_value());
   (*timer)->arm(0ms);
   ASSERT_TRUE(run_until(loop, [&] { return fired > 0; }));
@@ -292,7 +292,7 @@ TEST(Timer, ZeroDelayStillFires) {
 TEST(Timer, PeriodicFiresRepeatedlyUntilDisarmed) {
   EventLoop loop = make_loop();
   int fired = 0;
-  auto timer = Timer::create(loop, [&] { ++fired; });
+  auto timer = LoopTimer::create(loop, [&] { ++fired; });
   ASSERT_TRUE(timer.has_value());
   const auto start = Clock::now();
   (*timer)->arm(10ms, 10ms);
@@ -309,7 +309,7 @@ TEST(Timer, PeriodicFiresRepeatedlyUntilDisarmed) {
 TEST(Timer, RearmReplacesTheDeadline) {
   EventLoop loop = make_loop();
   int fired = 0;
-  auto timer = Timer::create(loop, [&] { ++fired; });
+  auto timer = LoopTimer::create(loop, [&] { ++fired; });
   ASSERT_TRUE(timer.has_value());
   (*timer)->arm(10ms, 10ms);
   (*timer)->arm(10'000ms);  // one-shot, far away: the periodic arm is gone
@@ -322,7 +322,7 @@ TEST(Timer, DestroyedTimerLeavesTheLoop) {
   EventLoop loop = make_loop();
   int fired = 0;
   {
-    auto timer = Timer::create(loop, [&] { ++fired; });
+    auto timer = LoopTimer::create(loop, [&] { ++fired; });
     ASSERT_TRUE(timer.has_value());
     (*timer)->arm(1ms, 1ms);
   }

@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "herdless/tcp_connection.h"
 #include "herdless/event_loop.h"
 #include "herdless/http/http_service.h"
 #include "herdless/serve_config.h"
@@ -29,11 +30,11 @@ class ForwardingOwner final : public ConnectionOwner {
  public:
   explicit ForwardingOwner(EventLoop& loop) : loop_(loop) {}
   EventLoop& loop() override { return loop_; }
-  void on_data(Connection& conn, std::string_view data) override { service->on_data(conn, data); }
-  void on_peer_closed(Connection& conn) override { service->on_peer_closed(conn); }
-  void on_activity(Connection&) override {}
-  void on_lingering(Connection&) override {}
-  void on_closed(Connection&, bool) override { closed = true; }
+  void on_data(TcpConnection& conn, std::string_view data) override { service->on_data(conn, data); }
+  void on_peer_closed(TcpConnection& conn) override { service->on_peer_closed(conn); }
+  void on_activity(TcpConnection&) override {}
+  void on_lingering(TcpConnection&) override {}
+  void on_closed(TcpConnection&, bool) override { closed = true; }
   Service* service = nullptr;
   bool closed = false;
 
@@ -58,7 +59,7 @@ class HeaderTimeoutTest : public ::testing::Test {
     int fds[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
     peer_ = Fd(fds[1]);
-    conn_ = std::make_unique<Connection>(*owner_, fds[0]);
+    conn_ = std::make_unique<TcpConnection>(*owner_, fds[0]);
     opened_ns_ = conn_->last_active_ns();
     service_->on_open(*conn_);
     conn_->refresh_interest();
@@ -86,7 +87,7 @@ class HeaderTimeoutTest : public ::testing::Test {
   std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<ForwardingOwner> owner_;
   std::unique_ptr<Service> service_;
-  std::unique_ptr<Connection> conn_;
+  std::unique_ptr<TcpConnection> conn_;
   Fd peer_;
   int64_t opened_ns_ = 0;
 };

@@ -1,6 +1,7 @@
 // The http service driven directly: a Connection on one end of a socketpair, the test on the
 // other. Checks the bytes it answers with (custom body, HEAD, pipelined order, 100 Continue,
 // byte-at-a-time input) and when it closes (errors, HTTP/1.0, Connection: close, 405).
+#include "herdless/tcp_connection.h"
 #include "herdless/http/http_service.h"
 
 #include <gtest/gtest.h>
@@ -20,11 +21,11 @@ class FakeOwner final : public ConnectionOwner {
  public:
   explicit FakeOwner(EventLoop& loop) : loop_(loop) {}
   EventLoop& loop() override { return loop_; }
-  void on_data(Connection&, std::string_view) override {}
-  void on_peer_closed(Connection&) override {}
-  void on_activity(Connection&) override {}
-  void on_lingering(Connection&) override { lingering = true; }
-  void on_closed(Connection&, bool) override { closed = true; }
+  void on_data(TcpConnection&, std::string_view) override {}
+  void on_peer_closed(TcpConnection&) override {}
+  void on_activity(TcpConnection&) override {}
+  void on_lingering(TcpConnection&) override { lingering = true; }
+  void on_closed(TcpConnection&, bool) override { closed = true; }
   bool closed = false;
   bool lingering = false;
 
@@ -45,7 +46,7 @@ class HttpServiceTest : public ::testing::Test {
     int fds[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
     peer_ = Fd(fds[1]);
-    conn_ = std::make_unique<Connection>(*owner_, fds[0]);
+    conn_ = std::make_unique<TcpConnection>(*owner_, fds[0]);
     service_ = make_service(options);
     service_->on_open(*conn_);
   }
@@ -103,7 +104,7 @@ class HttpServiceTest : public ::testing::Test {
   std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<FakeOwner> owner_;
   Fd peer_;
-  std::unique_ptr<Connection> conn_;
+  std::unique_ptr<TcpConnection> conn_;
   std::unique_ptr<Service> service_;
 };
 
@@ -184,7 +185,7 @@ TEST_F(HttpServiceTest, LingeringDropsAtMostTheByteLimit) {
     loop_->run_once(10);
   }
   EXPECT_TRUE(owner_->closed);
-  EXPECT_GT(sent, Connection::kLingerMaxBytes);
+  EXPECT_GT(sent, TcpConnection::kLingerMaxBytes);
 }
 
 TEST_F(HttpServiceTest, ConnectionCloseEndsThePipeline) {

@@ -328,7 +328,7 @@ TEST_F(WorkerTest, EchoReturnsOneMebibyteAndClosesAfterPeerShutsWriting) {
 }
 
 // With small socket buffers on both sides, a peer that writes without reading must be
-// stopped by the worker (it stops reading above Connection::kHighWatermark of pending
+// stopped by the worker (it stops reading above TcpConnection::kHighWatermark of pending
 // output) long before 2 MiB; once the peer reads, every byte arrives in order.
 TEST_F(WorkerTest, EchoStopsReadingWhileOutputIsPending) {
   ASSERT_NO_FATAL_FAILURE(start(Options{}, [](int listener) { set_buffers(listener, 32 * 1024); }));

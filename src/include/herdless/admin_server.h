@@ -9,7 +9,7 @@
 #include <unordered_map>
 
 #include "herdless/address.h"
-#include "herdless/connection.h"
+#include "herdless/tcp_connection.h"
 #include "herdless/event_loop.h"
 #include "herdless/http/request_parser.h"
 #include "herdless/stats_snapshot.h"
@@ -29,13 +29,13 @@ class AdminServer final : public ConnectionOwner {
   int listen_fd() const { return listen_.get(); }
 
   EventLoop& loop() override { return loop_; }
-  void on_data(Connection& conn, std::string_view data) override;
-  void on_peer_closed(Connection& conn) override;
-  void on_activity(Connection&) override {}
+  void on_data(TcpConnection& conn, std::string_view data) override;
+  void on_peer_closed(TcpConnection& conn) override;
+  void on_activity(TcpConnection&) override {}
   // The admin endpoint never lingers (its refusals use finish()); were it to, close at once
   // rather than keep an untimed connection.
-  void on_lingering(Connection& conn) override { conn.close(); }
-  void on_closed(Connection& conn, bool error) override;
+  void on_lingering(TcpConnection& conn) override { conn.close(); }
+  void on_closed(TcpConnection& conn, bool error) override;
 
   // The response to one request head ("GET /stats HTTP/1.1\r\nHost: x", without the blank line
   // that ends it), status line included.
@@ -54,7 +54,7 @@ class AdminServer final : public ConnectionOwner {
   Fd listen_;
   ListenAddress bound_;
   CallbackHandler accept_handler_;
-  std::unordered_map<Connection*, http::RequestParser> requests_;  // each connection's request
+  std::unordered_map<TcpConnection*, http::RequestParser> requests_;  // each connection's request
 };
 
 }  // namespace herdless

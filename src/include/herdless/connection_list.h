@@ -1,20 +1,20 @@
 // ConnectionList: an intrusive doubly linked list of connections through one pair of link
-// members of Connection (a connection is in several lists at once, one pair each): O(1)
+// members of TcpConnection (a connection is in several lists at once, one pair each): O(1)
 // append and unlink, oldest first. A worker keeps its connections by last activity (idle
 // sweep) and its lingering closes by deadline in such lists.
 #pragma once
 
-#include "herdless/connection.h"
+#include "herdless/tcp_connection.h"
 
 namespace herdless {
 
-template <Connection* Connection::*Prev, Connection* Connection::*Next>
+template <TcpConnection* TcpConnection::*Prev, TcpConnection* TcpConnection::*Next>
 class ConnectionList {
  public:
-  Connection* front() const { return head_; }
-  bool is_back(const Connection& conn) const { return tail_ == &conn; }
+  TcpConnection* front() const { return head_; }
+  bool is_back(const TcpConnection& conn) const { return tail_ == &conn; }
 
-  void push_back(Connection& conn) {
+  void push_back(TcpConnection& conn) {
     conn.*Prev = tail_;
     conn.*Next = nullptr;
     if (tail_ != nullptr) tail_->*Next = &conn;
@@ -23,7 +23,7 @@ class ConnectionList {
   }
 
   // Unlinks `conn`; nothing happens if it is not in the list.
-  void remove(Connection& conn) {
+  void remove(TcpConnection& conn) {
     if (conn.*Prev != nullptr) conn.*Prev->*Next = conn.*Next;
     else if (head_ == &conn) head_ = conn.*Next;
     else return;
@@ -33,8 +33,8 @@ class ConnectionList {
   }
 
  private:
-  Connection* head_ = nullptr;
-  Connection* tail_ = nullptr;
+  TcpConnection* head_ = nullptr;
+  TcpConnection* tail_ = nullptr;
 };
 
 }  // namespace herdless

@@ -1,6 +1,6 @@
-// DatagramServer: a worker's UDP service. Receives datagrams in batches with recvmmsg,
-// answers each (hello: the message; echo: the datagram itself) and sends the batch's replies
-// with one sendmmsg. Nothing is dropped silently: datagrams over the size limit are counted
+// DatagramServer: a worker's UDP side. Receives datagrams in batches with recvmmsg, hands
+// each to the worker's DatagramService (public datagram_service.h: a library user's, or the
+// built-in hello/echo) and sends the batch's replies with one sendmmsg. Nothing is dropped silently: datagrams over the size limit are counted
 // as truncated (and not answered), replies the socket refuses are counted as dropped. What
 // the kernel drops before we read (a full receive buffer) is counted on the socket itself
 // (socket_drops() in listener.h). On a wildcard address (0.0.0.0, [::]) the socket reports
@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "herdless/serve_config.h"
+#include "herdless/datagram_service.h"
 
 namespace herdless {
 
@@ -35,8 +35,8 @@ class DatagramServer {
  public:
   static constexpr unsigned kBatch = 32;  // datagrams per recvmmsg/sendmmsg
 
-  // `message` is hello's reply ("{worker}" already expanded); ignored by echo.
-  DatagramServer(ServiceKind kind, std::string message, uint32_t max_datagram);
+  // `service` outlives the server.
+  DatagramServer(DatagramService& service, uint32_t max_datagram);
 
   // Serves up to `batches` batches from `fd` (non-blocking): stops early once a batch comes
   // back short of kBatch or the queue is empty.
@@ -54,8 +54,8 @@ class DatagramServer {
   // Makes reply `slot` leave from the address request `i` was sent to (if the socket said).
   void reply_from_destination(unsigned i, unsigned slot);
 
-  ServiceKind kind_;
-  std::string message_;
+  DatagramService& service_;
+  std::array<DatagramReply, kBatch> replies_;
   uint32_t max_datagram_;
   std::vector<char> buffers_;  // kBatch buffers of max_datagram_ bytes
   std::array<mmsghdr, kBatch> in_{};

@@ -20,9 +20,10 @@
 #include "herdless/port_watch.h"
 #include "herdless/program_channels.h"
 #include "herdless/serve_config.h"
+#include "herdless/service_factories.h"
 #include "herdless/shared_mutex.h"
 #include "herdless/steering_program.h"
-#include "herdless/timer.h"
+#include "herdless/loop_timer.h"
 #include "herdless/worker_counters.h"
 #include "herdless/worker_launcher.h"
 
@@ -33,6 +34,8 @@ struct SupervisorOptions {
   Settings flags;                          // re-applied over the file on every reload
   std::optional<std::string> config_path;  // re-read on SIGHUP
   std::vector<std::string> argv;           // re-run by a binary upgrade (SIGUSR2)
+  // A library server's own services (null: serve's built-in ones); every worker calls them.
+  std::shared_ptr<const ServiceFactories> services;
 };
 
 class Supervisor {

@@ -13,15 +13,17 @@
 #include <vector>
 
 #include "herdless/accept_strategy.h"
-#include "herdless/connection.h"
+#include "herdless/tcp_connection.h"
 #include "herdless/connection_list.h"
 #include "herdless/datagram_server.h"
 #include "herdless/event_loop.h"
 #include "herdless/fd.h"
 #include "herdless/repeated_warning.h"
 #include "herdless/serve_config.h"
-#include "herdless/service.h"
-#include "herdless/timer.h"
+#include "herdless/builtin_services.h"
+#include "herdless/service_factories.h"
+#include "herdless/worker_context.h"
+#include "herdless/loop_timer.h"
 #include "herdless/worker_counters.h"
 #include "steer_shared.h"
 
@@ -29,6 +31,9 @@ namespace herdless {
 
 struct WorkerOptions {
   int index = 0;
+  int workers = 1;  // the server's worker count (WorkerContext::workers)
+  // A library server's services; null or empty: the built-in one chosen by `service`.
+  const ServiceFactories* services = nullptr;
   std::vector<Fd> listeners;  // this slot's sockets, one per listen address (TCP or UDP)
   ServiceKind service = ServiceKind::hello;
   std::string message;  // "{worker}" not yet expanded
@@ -53,7 +58,7 @@ struct WorkerOptions {
   pthread_mutex_t* accept_mutex = nullptr;  // accept-mutex strategy: the lock shared by the workers
 };
 
-class Worker final : public ConnectionOwner {
+class Worker final : public ConnectionOwner, public WorkerContext {
  public:
   static Result<std::unique_ptr<Worker>> create(WorkerOptions options);
   ~Worker() override;
@@ -64,17 +69,24 @@ class Worker final : public ConnectionOwner {
   void request_stop() { loop_.stop(); }
 
   EventLoop& loop() override { return loop_; }
-  void on_data(Connection& conn, std::string_view data) override;
-  void on_peer_closed(Connection& conn) override;
-  void on_activity(Connection& conn) override;
-  void on_closed(Connection& conn, bool error) override;
-  void on_lingering(Connection& conn) override { lingering_.push_back(conn); }
+  void on_data(TcpConnection& conn, std::string_view data) override;
+  void on_peer_closed(TcpConnection& conn) override;
+  void on_activity(TcpConnection& conn) override;
+  void on_closed(TcpConnection& conn, bool error) override;
+  void on_lingering(TcpConnection& conn) override { lingering_.push_back(conn); }
+
+  // WorkerContext, for the services.
+  int worker() const override { return options_.index; }
+  int workers() const override { return options_.workers; }
+  int64_t now_ns() const override;
+  Result<std::unique_ptr<Timer>> make_timer(std::function<void()> callback) override;
 
  private:
   class Acceptor;
   Worker(WorkerOptions options, EventLoop loop);
 
   Result<void> start();
+  Result<void> make_services();
   void accept_from(Acceptor& acceptor, int budget);
   void serve_datagrams(Acceptor& acceptor, int batches);
   // Whether the steering program picks this socket for the worker's slot (and counts it).
@@ -102,7 +114,8 @@ class Worker final : public ConnectionOwner {
   EventLoop loop_;
   RepeatedWarning accept_paused_;  // accept failing for want of descriptors or memory
   std::unique_ptr<Service> service_;
-  std::unique_ptr<DatagramServer> datagrams_;  // when a listener is UDP
+  std::unique_ptr<DatagramService> datagram_service_;  // when a listener is UDP
+  std::unique_ptr<DatagramServer> datagrams_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::unique_ptr<Timer> tick_;         // heartbeat + idle sweep
   std::unique_ptr<Timer> retry_accept_;  // after EMFILE/ENFILE
@@ -110,11 +123,11 @@ class Worker final : public ConnectionOwner {
   std::unique_ptr<CallbackHandler> signal_handler_;
   std::unique_ptr<CallbackHandler> channel_handler_;
 
-  ConnectionList<&Connection::idle_prev, &Connection::idle_next> idle_;  // least recently active first
-  std::vector<Connection*> closed_;  // freed after each batch
-  // In a lingering close; every deadline is its start + Connection::kLingerTimeNs, so the
+  ConnectionList<&TcpConnection::idle_prev, &TcpConnection::idle_next> idle_;  // least recently active first
+  std::vector<TcpConnection*> closed_;  // freed after each batch
+  // In a lingering close; every deadline is its start + TcpConnection::kLingerTimeNs, so the
   // list is in deadline order.
-  ConnectionList<&Connection::linger_prev, &Connection::linger_next> lingering_;
+  ConnectionList<&TcpConnection::linger_prev, &TcpConnection::linger_next> lingering_;
   int64_t active_ = 0;
   bool accepting_ = false;
   bool out_of_fds_ = false;

@@ -10,6 +10,7 @@
 
 #include "herdless/error.h"
 #include "herdless/serve_config.h"
+#include "herdless/service_factories.h"
 #include "herdless/worker_counters.h"
 #include "steer_shared.h"
 
@@ -19,6 +20,7 @@ struct LaunchSpec {
   int slot = 0;
   std::vector<int> listen_fds;  // the slot's sockets (the supervisor keeps owning them)
   const ServeConfig* config = nullptr;
+  const ServiceFactories* services = nullptr;  // a library server's services; null: built-in
   WorkerCounters* counters = nullptr;
   herdless_slot* steer_slot = nullptr;  // null under hash steering
   int channel_fd = -1;                  // the worker's end of its supervisor channel

@@ -8,7 +8,7 @@
 
 #include <memory>
 
-#include "herdless/service.h"
+#include "herdless/builtin_services.h"
 
 namespace herdless {
 

@@ -1,5 +1,6 @@
-// Service: what a worker does with each connection: hello, echo, or http (a fixed response
-// over HTTP/1.1, see http/http_service.h).
+// The built-in services of `herdless serve`, written on the public Service and
+// DatagramService interfaces (service.h, datagram_service.h) like a library user's: hello,
+// echo, or http (a fixed response over HTTP/1.1, see http/http_service.h); UDP: hello, echo.
 #pragma once
 
 #include <chrono>
@@ -8,24 +9,11 @@
 #include <string>
 #include <string_view>
 
-#include "herdless/connection.h"
+#include "herdless/datagram_service.h"
 #include "herdless/serve_config.h"
+#include "herdless/service.h"
 
 namespace herdless {
-
-class Service {
- public:
-  virtual ~Service() = default;
-  // A connection was accepted.
-  virtual void on_open(Connection& conn) = 0;
-  // Bytes arrived.
-  virtual void on_data(Connection& conn, std::string_view data) = 0;
-  // The peer shut its side; by default finish sending and close.
-  virtual void on_peer_closed(Connection& conn) { conn.finish(); }
-  // The worker's periodic tick (every 20 ms), with its monotonic time: for the service's own
-  // deadlines (the http service's request-head timeout).
-  virtual void on_tick(int64_t /*now_ns*/) {}
-};
 
 // What a worker's service is made from.
 struct ServiceOptions {
@@ -40,5 +28,7 @@ struct ServiceOptions {
 };
 
 std::unique_ptr<Service> make_service(const ServiceOptions& options);
+// hello: the message to every datagram; echo: each datagram back (http: as hello, the body).
+std::unique_ptr<DatagramService> make_datagram_service(const ServiceOptions& options);
 
 }  // namespace herdless

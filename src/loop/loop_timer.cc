@@ -1,5 +1,5 @@
-// Timer: timerfd_create/settime behind RAII.
-#include "herdless/timer.h"
+// LoopTimer: timerfd_create/settime behind RAII.
+#include "herdless/loop_timer.h"
 
 #include <sys/timerfd.h>
 
@@ -15,7 +15,7 @@ timespec to_timespec(std::chrono::milliseconds ms) {
 
 }  // namespace
 
-Timer::Timer(EventLoop& loop, std::function<void()> fn)
+LoopTimer::LoopTimer(EventLoop& loop, std::function<void()> fn)
     : loop_(loop),
       handler_([this](uint32_t) {
         uint64_t expirations = 0;
@@ -23,8 +23,8 @@ Timer::Timer(EventLoop& loop, std::function<void()> fn)
       }),
       fn_(std::move(fn)) {}
 
-Result<std::unique_ptr<Timer>> Timer::create(EventLoop& loop, std::function<void()> fn) {
-  std::unique_ptr<Timer> timer(new Timer(loop, std::move(fn)));
+Result<std::unique_ptr<LoopTimer>> LoopTimer::create(EventLoop& loop, std::function<void()> fn) {
+  std::unique_ptr<LoopTimer> timer(new LoopTimer(loop, std::move(fn)));
   timer->fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   if (!timer->fd_) return sys_error("timerfd_create", "");
   auto added = loop.add(timer->fd_.get(), EPOLLIN, &timer->handler_);
@@ -32,18 +32,18 @@ Result<std::unique_ptr<Timer>> Timer::create(EventLoop& loop, std::function<void
   return timer;
 }
 
-Timer::~Timer() {
+LoopTimer::~LoopTimer() {
   if (fd_) loop_.remove(fd_.get());
 }
 
-void Timer::arm(std::chrono::milliseconds delay, std::chrono::milliseconds period) {
+void LoopTimer::arm(std::chrono::milliseconds delay, std::chrono::milliseconds period) {
   itimerspec spec{};
   spec.it_value = to_timespec(delay.count() > 0 ? delay : std::chrono::milliseconds(1));
   spec.it_interval = to_timespec(period);
   ::timerfd_settime(fd_.get(), 0, &spec, nullptr);
 }
 
-void Timer::disarm() {
+void LoopTimer::disarm() {
   itimerspec spec{};
   ::timerfd_settime(fd_.get(), 0, &spec, nullptr);
 }

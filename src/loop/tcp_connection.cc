@@ -1,6 +1,8 @@
-// Connection: non-blocking reads and writes, output buffering, close, lingering close.
-#include "herdless/connection.h"
+// TcpConnection: non-blocking reads and writes, output buffering, close, lingering close.
+#include "herdless/tcp_connection.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -10,10 +12,34 @@
 
 namespace herdless {
 
-Connection::Connection(ConnectionOwner& owner, int fd)
-    : owner_(owner), fd_(fd), last_active_ns_(monotonic_ns()) {}
+TcpConnection::TcpConnection(ConnectionOwner& owner, int fd, int worker)
+    : Connection(worker), owner_(owner), fd_(fd), last_active_ns_(monotonic_ns()) {}
 
-void Connection::write(std::string_view data) {
+void TcpConnection::set_no_delay(bool on) {
+  if (closed()) return;
+  const int value = on ? 1 : 0;
+  ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &value, sizeof value);
+}
+
+SocketAddress TcpConnection::peer() const {
+  SocketAddress address;
+  address.length = sizeof address.storage;
+  if (closed() || ::getpeername(fd_.get(), reinterpret_cast<sockaddr*>(&address.storage), &address.length) != 0) {
+    return SocketAddress{};
+  }
+  return address;
+}
+
+SocketAddress TcpConnection::local() const {
+  SocketAddress address;
+  address.length = sizeof address.storage;
+  if (closed() || ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&address.storage), &address.length) != 0) {
+    return SocketAddress{};
+  }
+  return address;
+}
+
+void TcpConnection::write(std::string_view data) {
   if (closed() || data.empty()) return;
   if (out_offset_ == out_.size()) {
     out_.clear();
@@ -27,7 +53,7 @@ void Connection::write(std::string_view data) {
   refresh_interest();
 }
 
-void Connection::finish() {
+void TcpConnection::finish() {
   finishing_ = true;
   if (out_offset_ == out_.size()) {
     if (linger_on_finish_) return start_linger();
@@ -37,12 +63,12 @@ void Connection::finish() {
   refresh_interest();
 }
 
-void Connection::finish_lingering() {
+void TcpConnection::finish_lingering() {
   linger_on_finish_ = true;
   finish();
 }
 
-void Connection::start_linger() {
+void TcpConnection::start_linger() {
   // Nothing more can arrive once the peer has closed its side: a plain close resets nothing.
   if (closed() || !reading_ || ::shutdown(fd_.get(), SHUT_WR) != 0) return close();
   lingering_ = true;
@@ -53,7 +79,7 @@ void Connection::start_linger() {
   if (!closed()) discard_input();
 }
 
-void Connection::discard_input() {
+void TcpConnection::discard_input() {
   char buffer[16 * 1024];
   for (;;) {
     const ssize_t n = ::recv(fd_.get(), buffer, sizeof buffer, MSG_DONTWAIT);
@@ -69,11 +95,11 @@ void Connection::discard_input() {
   if (monotonic_ns() >= linger_deadline_ns_) close();
 }
 
-void Connection::close() { shut(false); }
+void TcpConnection::close() { shut(false); }
 
-void Connection::fail() { shut(true); }
+void TcpConnection::fail() { shut(true); }
 
-void Connection::shut(bool error) {
+void TcpConnection::shut(bool error) {
   if (closed()) return;
   if (registered_) owner_.loop().remove(fd_.get());
   registered_ = false;
@@ -82,7 +108,7 @@ void Connection::shut(bool error) {
   owner_.on_closed(*this, error);
 }
 
-uint32_t Connection::wanted_events() const {
+uint32_t TcpConnection::wanted_events() const {
   if (closed()) return 0;
   if (lingering_) return EPOLLIN | EPOLLRDHUP | EPOLLET;
   uint32_t events = 0;
@@ -94,7 +120,7 @@ uint32_t Connection::wanted_events() const {
   return events == 0 ? 0 : events | EPOLLET;
 }
 
-void Connection::refresh_interest() {
+void TcpConnection::refresh_interest() {
   if (closed()) return;
   const uint32_t events = wanted_events();
   const bool rearm = std::exchange(rearm_, false);
@@ -109,12 +135,12 @@ void Connection::refresh_interest() {
   registered_events_ = events;
 }
 
-void Connection::touch() {
+void TcpConnection::touch() {
   last_active_ns_ = monotonic_ns();
   owner_.on_activity(*this);
 }
 
-void Connection::flush() {
+void TcpConnection::flush() {
   while (out_offset_ < out_.size()) {
     const ssize_t n = ::send(fd_.get(), out_.data() + out_offset_, out_.size() - out_offset_,
                              MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -134,7 +160,7 @@ void Connection::flush() {
   refresh_interest();
 }
 
-void Connection::read_ready(bool until_empty) {
+void TcpConnection::read_ready(bool until_empty) {
   char buffer[16 * 1024];
   // A bounded number of reads per wake-up so one busy peer cannot starve the others. A short
   // read drained the socket: anything that arrives later is a new edge.
@@ -164,7 +190,7 @@ void Connection::read_ready(bool until_empty) {
   refresh_interest();
 }
 
-void Connection::on_events(uint32_t events) {
+void TcpConnection::on_events(uint32_t events) {
   if (closed()) return;
   if (lingering_) return discard_input();  // EOF, errors and hang-ups end in recv() too
   if ((events & EPOLLOUT) != 0) flush();
