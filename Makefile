@@ -40,8 +40,10 @@ run: build
 serve: build
 	./$(BUILD)/herdless serve $(SERVE_ARGS)
 
+# Every test, then the library as a user gets it (install, examples built against it).
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 300
+	./scripts/check-install.sh $(BUILD)
 
 # The whole suite built with AddressSanitizer + UndefinedBehaviorSanitizer; any report fails it.
 test-asan: deps
