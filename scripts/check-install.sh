@@ -67,3 +67,37 @@ kill -TERM "$server"
 wait "$server" || fail "line_echo exited with $? after SIGTERM"
 server=""
 echo "example line_echo: '$reply' from the installed library, stopped cleanly"
+
+# udp_session: one session's datagrams from 3 different source ports reach one worker, which
+# counts them 1, 2, 3 (with session steering; without BPF privilege the kernel's hash may split
+# them and the count restarts: then only the replies' form is checked).
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$tmp/build-udp_session/udp_session" --listen "udp://127.0.0.1:$port" --workers 2 --admin off 2>"$tmp/udp.log" &
+server=$!
+replies=$(/usr/bin/python3 - "$port" <<'PY'
+import socket, sys, time
+out = []
+for attempt in range(50):
+    try:
+        replies = []
+        for _ in range(3):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a new source port each time
+            s.settimeout(0.5)
+            s.sendto(b"SESSION1 hello", ("127.0.0.1", int(sys.argv[1])))
+            replies.append(s.recv(200).decode().strip())
+        print("|".join(replies))
+        break
+    except OSError:
+        time.sleep(0.1)
+PY
+)
+kill -TERM "$server"
+wait "$server" || fail "udp_session exited with $? after SIGTERM"
+server=""
+pattern='^session SESSION1 worker ([01]) datagram 1\|session SESSION1 worker \1 datagram 2\|session SESSION1 worker \1 datagram 3$'
+if [[ $(id -u) -eq 0 ]]; then
+  [[ "$replies" =~ $pattern ]] || { cat "$tmp/udp.log"; fail "udp_session: '$replies'"; }
+else
+  [[ "$replies" == session\ SESSION1\ worker* ]] || fail "udp_session: '$replies'"
+fi
+echo "example udp_session: '$replies'"
