@@ -1,6 +1,7 @@
 // Service: a TCP protocol server's code, run inside a herdless worker. The server calls a
-// ServiceFactory once in each worker (and again for each new worker after a reload, a crash or
-// a stall rescue); that worker's connections then all go to the one Service object, on the
+// ServiceFactory once in each worker (and again for each new worker after a reload or a crash;
+// a stall rescue replaces a worker's listening sockets, not the worker: no new call); that
+// worker's connections then all go to the one Service object, on the
 // worker's own thread, one callback at a time: no callback needs a lock for the service's own
 // members. A Service outlives every connection it was given.
 //

@@ -3,6 +3,7 @@
 // to every worker through the supervisor.
 #include "herdless/server.h"
 
+#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -51,6 +52,37 @@ void use_stderr_logger() {
   logger->set_pattern("%^[%Y-%m-%d %H:%M:%S.%e] [%l]%$ %v");
   spdlog::set_default_logger(logger);
 }
+
+// The supervisor blocks the signals it reads from a signalfd (SIGTERM, SIGINT, SIGHUP, SIGCHLD,
+// SIGUSR2) in the calling thread: run() gives the caller its own mask back when it returns, with
+// an Error as after a stop, so a program that goes on (or retries) still hears Ctrl-C. Such a
+// signal that came after the supervisor's last read (a second SIGTERM during the drain) was
+// meant for the server: it is dropped, not delivered with its default action once unblocked.
+class SignalMaskRestorer {
+ public:
+  SignalMaskRestorer() { saved_ = ::pthread_sigmask(SIG_SETMASK, nullptr, &mask_) == 0; }
+  ~SignalMaskRestorer() {
+    if (!saved_) return;
+    sigset_t pending;
+    sigemptyset(&pending);
+    ::sigpending(&pending);
+    const timespec now{};
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR2}) {  // (a SIGCHLD may be the program's own)
+      if (sigismember(&pending, sig) != 1 || sigismember(&mask_, sig) == 1) continue;
+      sigset_t one;
+      sigemptyset(&one);
+      sigaddset(&one, sig);
+      ::sigtimedwait(&one, nullptr, &now);
+    }
+    ::pthread_sigmask(SIG_SETMASK, &mask_, nullptr);
+  }
+  SignalMaskRestorer(const SignalMaskRestorer&) = delete;
+  SignalMaskRestorer& operator=(const SignalMaskRestorer&) = delete;
+
+ private:
+  sigset_t mask_{};
+  bool saved_ = false;
+};
 
 }  // namespace
 
@@ -129,6 +161,7 @@ Result<int> Server::run() {
   }
   prepare_open_files(*config, file, flags);
   auto services = std::make_shared<ServiceFactories>(ServiceFactories{tcp_, datagram_});
+  const SignalMaskRestorer restore_mask;  // declared before the supervisor: restored after it is gone
   auto supervisor = Supervisor::create(SupervisorOptions{*config, flags, config_path, own_argv(), std::move(services)});
   if (!supervisor) return std::unexpected(supervisor.error());
   return (*supervisor)->run();
