@@ -101,6 +101,7 @@ Result<std::vector<DiagSocket>> dump_sockets(int family, Transport transport, ui
       socket.state = msg->idiag_state;
       socket.local = local_address(*msg, transport);
       socket.connected = has_peer(*msg);
+      socket.unread = msg->idiag_rqueue;
       out.push_back(std::move(socket));
     }
   }

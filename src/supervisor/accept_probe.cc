@@ -1,7 +1,9 @@
 // serving_evidence(): /proc/PID/task/*/children for the process tree; per process,
-// /proc/PID/fd for socket inodes, /proc/PID/task/*/syscall for a blocked accept,
+// /proc/PID/fd for socket inodes, /proc/PID/task/*/syscall for a blocked accept (or a
+// select()/poll() whose set, read with process_vm_readv, holds a listener: gunicorn's workers),
 // /proc/PID/fdinfo of its epoll descriptors for registered listeners, and sock_diag
 // (socket_diag.h) for which of its sockets are established connections on our ports.
+// unread_connections(): the same tree's sockets, and sock_diag's receive queue of each.
 #include "herdless/accept_probe.h"
 
 #include "herdless/socket_diag.h"
@@ -13,6 +15,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -73,18 +77,56 @@ bool listener_at(const ProcessFds& fds, long fd, const ServingProbe& probe) {
   return it != fds.sockets.end() && probe.listener_inodes.contains(it->second);
 }
 
-// A thread blocked in accept()/accept4() on a listener: "<nr> <arg0 in hex> ...".
-bool blocked_in_accept(pid_t pid, const ProcessFds& fds, const ServingProbe& probe) {
+// `length` bytes at `address` in `pid` (a descendant of ours: ptrace access is granted).
+bool read_memory(pid_t pid, uint64_t address, void* out, size_t length) {
+  iovec local{out, length};
+  iovec remote{reinterpret_cast<void*>(address), length};
+  return ::process_vm_readv(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(length);
+}
+
+// select()/pselect6() (nfds, readfds, ...) or poll()/ppoll() (fds, nfds, ...) waiting for a
+// listener to be readable.
+bool selects_listener(pid_t pid, long nr, const uint64_t (&arg)[2], const ProcessFds& fds, const ServingProbe& probe) {
+  if (nr == SYS_select || nr == SYS_pselect6) {
+    const uint64_t nfds = arg[0];
+    if (arg[1] == 0 || nfds == 0 || nfds > 65536) return false;
+    std::vector<uint64_t> set((nfds + 63) / 64);
+    if (!read_memory(pid, arg[1], set.data(), set.size() * sizeof(uint64_t))) return false;
+    for (const auto& [fd, inode] : fds.sockets) {
+      if (static_cast<uint64_t>(fd) < nfds && (set[static_cast<size_t>(fd) / 64] >> (fd % 64) & 1) != 0 &&
+          probe.listener_inodes.contains(inode)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  if (nr == SYS_poll || nr == SYS_ppoll) {
+    const uint64_t nfds = arg[1];
+    if (arg[0] == 0 || nfds == 0 || nfds > 65536) return false;
+    std::vector<pollfd> set(nfds);
+    if (!read_memory(pid, arg[0], set.data(), set.size() * sizeof(pollfd))) return false;
+    return std::ranges::any_of(set, [&](const pollfd& p) { return (p.events & POLLIN) != 0 && listener_at(fds, p.fd, probe); });
+  }
+  return false;
+}
+
+// A thread blocked in accept()/accept4() on a listener, or in select()/poll() on one:
+// "<nr> <arg0 in hex> <arg1 in hex> ...".
+const char* blocked_in_accept(pid_t pid, const ProcessFds& fds, const ServingProbe& probe) {
   const std::string tasks = "/proc/" + std::to_string(pid) + "/task/";
   for (const std::string& tid : entries(tasks)) {
     std::ifstream in(tasks + tid + "/syscall");
     long nr = -1;
-    std::string arg0;
-    if (!(in >> nr >> arg0)) continue;
-    if (nr != SYS_accept && nr != SYS_accept4) continue;
-    if (listener_at(fds, std::strtol(arg0.c_str(), nullptr, 16), probe)) return true;
+    std::string arg0, arg1;
+    if (!(in >> nr >> arg0 >> arg1)) continue;
+    const uint64_t args[2] = {std::strtoull(arg0.c_str(), nullptr, 16), std::strtoull(arg1.c_str(), nullptr, 16)};
+    if (nr == SYS_accept || nr == SYS_accept4) {
+      if (listener_at(fds, static_cast<long>(args[0]), probe)) return "waits in accept()";
+    } else if (selects_listener(static_cast<pid_t>(std::stol(tid)), nr, args, fds, probe)) {
+      return "waits in select()/poll() on its listener";
+    }
   }
-  return false;
+  return nullptr;
 }
 
 // A listener in one of its epoll sets: fdinfo lines "tfd:        3 events: ...".
@@ -125,7 +167,7 @@ const char* serving_evidence(pid_t root, const ServingProbe& probe) {
   std::vector<pid_t> todo{root};
   for (size_t i = 0; i < todo.size() && i < 4096; ++i) {
     const ProcessFds fds = read_fds(todo[i]);
-    if (blocked_in_accept(todo[i], fds, probe)) return "waits in accept()";
+    if (const char* how = blocked_in_accept(todo[i], fds, probe); how != nullptr) return how;
     if (polls_listener(todo[i], fds, probe)) return "polls its listener";
     for (const auto& [fd, inode] : fds.sockets) {
       if (!probe.listener_inodes.contains(inode)) held.insert(inode);
@@ -135,6 +177,25 @@ const char* serving_evidence(pid_t root, const ServingProbe& probe) {
   if (held.empty() || probe.ports.empty()) return nullptr;
   if (diag_has(AF_INET, held, probe.ports) || diag_has(AF_INET6, held, probe.ports)) return "accepted a connection";
   return nullptr;
+}
+
+size_t unread_connections(pid_t root, const std::vector<uint16_t>& ports) {
+  std::set<uint64_t> held;
+  std::vector<pid_t> todo{root};
+  for (size_t i = 0; i < todo.size() && i < 4096; ++i) {
+    for (const auto& [fd, inode] : socket_fds_of(todo[i])) held.insert(inode);
+    for (pid_t child : children_of(todo[i])) todo.push_back(child);
+  }
+  size_t unread = 0;
+  if (held.empty() || ports.empty()) return unread;
+  for (const int family : {AF_INET, AF_INET6}) {
+    auto sockets = dump_sockets(family, Transport::tcp, diag_state(TCP_ESTABLISHED) | diag_state(TCP_CLOSE_WAIT));
+    if (!sockets) continue;
+    for (const DiagSocket& s : *sockets) {
+      if (s.unread > 0 && held.contains(s.inode) && std::ranges::find(ports, s.local.port()) != ports.end()) ++unread;
+    }
+  }
+  return unread;
 }
 
 }  // namespace herdless

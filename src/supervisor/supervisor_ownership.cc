@@ -90,7 +90,9 @@ void Supervisor::listeners_changed() {
 
 void Supervisor::watch_port() {
   if (stopping_) return;
-  port_watch_.check(tcp_ports(listeners_), udp_ports(listeners_), our_inodes(listeners_), port_owner_ != nullptr);
+  std::set<uint64_t> ours = our_inodes(listeners_);
+  ours.merge(program_side_inodes());  // a program's sockets before and after the slot's (a reload)
+  port_watch_.check(tcp_ports(listeners_), udp_ports(listeners_), ours, port_owner_ != nullptr);
 }
 
 void Supervisor::keep_occupant(const Handle& handle) {

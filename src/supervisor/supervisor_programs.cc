@@ -1,10 +1,14 @@
 // Supervisor: `herdless run`. Each slot holds a user's program started on the slot's sockets
 // (program_launcher.cc). A program is ready when it says READY=1 on its notify socket, when
-// it (or a process it forked) first accepts, or after --ready-timeout. A reload starts the
-// new generation at once and stops a slot's old program only when the slot's new one is
-// ready; a stopped program gets its stop signal, then SIGKILL (its whole process group)
-// after --drain-timeout. A stalled program's queue migrates to the others and a replacement
-// takes the slot on a fresh socket while the stalled one is asked to stop.
+// it (or a process it forked) first accepts, or after --ready-timeout. A reload rolls the
+// new generation over the slots; a slot's new program starts on sockets of its own and takes
+// the slot's when it is ready, and the old one gets its stop signal once it has emptied its
+// old queue (program_handover.cc); a stopped program gets its stop signal, then SIGKILL (its
+// whole process group) after --drain-timeout. A stalled program's queue migrates to the
+// others and a replacement takes the slot on a fresh socket while the stalled one is asked
+// to stop.
+
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -68,6 +72,9 @@ void Supervisor::spawn_program(int slot) {
   launch.slot = slot;
   launch.workers = config.workers;
   launch.listen_fds = listeners_.slot_fds(slot);
+  // Beside a program serving the slot (a reload): sockets of its own until it is ready.
+  std::vector<std::pair<size_t, Fd>> own = sockets_beside(slot);
+  for (const auto& [group, fd] : own) launch.listen_fds[group] = fd.get();
   for (const ListenAddress& address : listeners_.bound_addresses()) launch.fd_names.push_back(fd_name(address));
   launch.program = &program;
   launch.notify_socket = (*channels)->notify_address();
@@ -94,6 +101,7 @@ void Supervisor::spawn_program(int slot) {
   handle.generation = generation_;
   handle.program_name = program.command.front();
   handle.ready = false;
+  handle.own_sockets = std::move(own);
   handles_.push_back(std::move(handle));
   keep_occupant(handles_.back());
   stats_.slot(static_cast<size_t>(slot)).pid.store(pid, std::memory_order_relaxed);
@@ -107,6 +115,7 @@ void Supervisor::stop_handle(Handle& handle) {
   if (handle.stop_sent_ns != 0) return;
   handle.retiring = true;
   handle.stop_sent_ns = monotonic_ns();
+  flush_old_queues(handle);
   handle.worker->stop();
 }
 
@@ -124,6 +133,7 @@ void Supervisor::program_tick() {
           if (address.transport == Transport::tcp) probe.ports.push_back(address.port());
         }
         for (int slot = 0; slot < listeners_.slots(); ++slot) probe.listener_inodes.merge(socket_inodes_of(listeners_.slot_fds(slot)));
+        probe.listener_inodes.merge(program_side_inodes());  // a new program's own sockets
       }
       check_readiness(h, probe);
       if (h.ready) became_ready.push_back(h.slot);
@@ -135,6 +145,7 @@ void Supervisor::program_tick() {
       h.worker->kill();
       h.killed = true;
     }
+    if (h.handed_over && h.stop_sent_ns == 0) drain_handed_over(h, now);
   }
   for (int slot : became_ready) retire_superseded(slot);
   if (!became_ready.empty()) roll_programs();
@@ -162,14 +173,36 @@ void Supervisor::check_readiness(Handle& h, const ServingProbe& probe) {
 }
 
 void Supervisor::retire_superseded(int slot) {
-  // The newest ready program of the slot stays; every older one of the slot is asked to stop.
-  uint64_t newest = 0;
-  for (const Handle& h : handles_) {
-    if (h.slot == slot && h.program && h.ready && h.stop_sent_ns == 0 && !h.retiring) newest = std::max(newest, h.generation);
-  }
-  if (newest == 0) return;
+  // The newest ready program of the slot stays; every older one of the slot is asked to stop:
+  // at once if it never had the slot's sockets, else once it has emptied their queues (it no
+  // longer gets new connections once the newest has taken the slot's sockets).
+  Handle* newest = nullptr;
   for (Handle& h : handles_) {
-    if (h.slot == slot && h.program && h.retiring && h.stop_sent_ns == 0 && h.generation <= newest) stop_handle(h);
+    if (h.slot == slot && h.program && h.ready && h.stop_sent_ns == 0 && !h.retiring &&
+        (newest == nullptr || h.generation > newest->generation)) {
+      newest = &h;
+    }
+  }
+  if (newest == nullptr) return;
+  const uint64_t generation = newest->generation;
+  std::shared_ptr<std::vector<Fd>> old;
+  if (!newest->own_sockets.empty()) old = hand_over(*newest);
+  const int64_t now = monotonic_ns();
+  bool taken = false;
+  for (Handle& h : handles_) {
+    if (h.slot != slot || !h.program || !h.retiring || h.stop_sent_ns != 0 || h.generation > generation) continue;
+    if (h.handed_over) continue;  // already emptying the sockets of an earlier hand-over
+    if (old && h.own_sockets.empty()) {
+      h.handed_over = old;  // the program on the sockets just handed over
+      h.handed_over_ns = now;
+      taken = true;
+      continue;
+    }
+    stop_handle(h);
+  }
+  if (old && !taken) {
+    // Nobody serves the old sockets any more (their program exited): what waits migrates.
+    for (const Fd& fd : *old) ::shutdown(fd.get(), SHUT_RD);
   }
 }
 

@@ -1,7 +1,8 @@
 // Integration: `herdless run` under load, with real programs: the Python standard-library
 // server spread over four slots (replies and /stats agree), rolling restarts (SIGHUP) that
-// fail no request even when new programs take seconds to start, a stopped program whose
-// queue is rescued (against --steer hash, which cannot), and gunicorn / uvicorn as they are.
+// fail no request even when new programs take seconds to start or drop unread connections
+// when asked to stop, a stopped program whose queue is rescued (against --steer hash, which
+// cannot), and gunicorn / uvicorn as they are.
 // Each test runs in its own network namespace when it may (as root).
 #include <gtest/gtest.h>
 
@@ -165,6 +166,59 @@ TEST(RunLoad, SighupWithProgramsSlowToStartFailsNothing) {
   const auto after = runtest::http_load(run->listener(), 300ms);
   EXPECT_EQ(after.failed, 0u) << runtest::describe(after);
   EXPECT_GT(after.completed, 0u);
+  expect_clean_stop(run);
+}
+
+// Like uvicorn: takes a connection's request in only a while (200 ms) after accepting it, and
+// when asked to stop closes every connection whose request it has not read (its client gets a
+// reset: the request was unread). Four of them under load and reloads fail nothing only if a
+// program gets its stop signal once nothing reaches it any more and it has read what it took.
+const std::string kClosesUnreadOnStop = R"PY(
+import os, selectors, signal, socket, time
+s = socket.socket(fileno=3)
+s.setblocking(False)
+sel = selectors.DefaultSelector()
+sel.register(s, selectors.EVENT_READ)
+body = ('worker=%s\n' % os.environ['HERDLESS_WORKER']).encode()
+reply = b'HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n' % len(body) + body
+held = []
+stopping = []
+signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+while not stopping:
+    for _ in sel.select(0.02):
+        while True:
+            try:
+                c, _ = s.accept()
+            except BlockingIOError:
+                break
+            held.append((c, time.monotonic()))
+    now = time.monotonic()
+    for c, at in [h for h in held if now - h[1] >= 0.2]:
+        c.setblocking(True)
+        c.recv(4096)
+        c.sendall(reply)
+        c.close()
+    held = [h for h in held if now - h[1] < 0.2]
+for c, _ in held:
+    c.close()
+)PY";
+
+TEST(RunLoad, SighupWithAProgramThatClosesUnreadConnectionsOnStopFailsNothing) {
+  HERDLESS_REQUIRE_BPF_NETNS();  // the hand-over of a slot's sockets needs the steering program
+  RunServer run(kFourWorkers, {runtest::kPython, "-c", kClosesUnreadOnStop});
+  ASSERT_TRUE(run->wait_ready()) << run->log();
+  ASSERT_TRUE(run.wait_all_ready(4).is_object()) << run->log();
+  auto load = runtest::start_http_load(run->listener(), 3500ms, 2000ms);
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(1000ms);
+    run->signal(SIGHUP);
+  }
+  const auto result = load.get();
+  EXPECT_GT(result.completed, 200u) << runtest::describe(result);
+  EXPECT_EQ(result.failed, 0u) << runtest::describe(result);
+  const auto stats = wait_generation(run, 4, 4, 15s);
+  ASSERT_TRUE(stats.is_object()) << run.stats().dump() << "\n" << run->log();
+  expect_old_generations_gone(run, stats);
   expect_clean_stop(run);
 }
 

@@ -196,11 +196,25 @@ const std::string kBlockingAccept =
     "    c.sendall(('worker=%s\\n' % os.environ['HERDLESS_WORKER']).encode())\n"
     "    c.close()\n";
 
+// gunicorn's sync worker waits the same way: select() on its listener, then accept().
 const std::string kSelectAcceptOnceAndHold =
     "import select, socket, time\n"
     "s = socket.socket(fileno=3)\n"
     "select.select([s], [], [])\n"
     "c, _ = s.accept()\n"
+    "time.sleep(60)\n";
+
+// Tries accept() between sleeps: no sign of waiting for its listener until it has accepted.
+const std::string kSleepsBetweenAcceptsOnceAndHolds =
+    "import socket, time\n"
+    "s = socket.socket(fileno=3)\n"
+    "s.setblocking(False)\n"
+    "while True:\n"
+    "    try:\n"
+    "        c, _ = s.accept()\n"
+    "        break\n"
+    "    except BlockingIOError:\n"
+    "        time.sleep(0.05)\n"
     "time.sleep(60)\n";
 
 const std::string kNeverAccepts = "import time\ntime.sleep(60)\n";
@@ -246,12 +260,22 @@ TEST(Run, ReadyWhenTheProgramWaitsInAccept) {
   expect_clean_stop(run);
 }
 
-TEST(Run, ReadyWhenTheProgramAcceptedAConnection) {
+TEST(Run, ReadyWhenTheProgramWaitsInSelect) {
   RunServer run({"--listen", "tcp://127.0.0.1:0", "--workers", "1", "--admin", "127.0.0.1:0", "--ready-timeout",
                  "30s"},
                 python_c(kSelectAcceptOnceAndHold));
   ASSERT_TRUE(run->wait_ready()) << run->log();
-  std::this_thread::sleep_for(400ms);  // started, in select(): no evidence yet
+  ASSERT_TRUE(run.wait_all_ready(1, 5s).is_object()) << run->log();
+  EXPECT_EQ(ready_how(run->log()), "waits in select()/poll() on its listener") << run->log();
+  expect_clean_stop(run);
+}
+
+TEST(Run, ReadyWhenTheProgramAcceptedAConnection) {
+  RunServer run({"--listen", "tcp://127.0.0.1:0", "--workers", "1", "--admin", "127.0.0.1:0", "--ready-timeout",
+                 "30s"},
+                python_c(kSleepsBetweenAcceptsOnceAndHolds));
+  ASSERT_TRUE(run->wait_ready()) << run->log();
+  std::this_thread::sleep_for(400ms);  // started, sleeping between accepts: no evidence yet
   auto stats = run.stats();
   ASSERT_TRUE(stats.is_object());
   EXPECT_FALSE(stats["workers"][0]["program"]["ready"].get<bool>()) << run->log();

@@ -24,6 +24,7 @@ struct DiagSocket {
   uint8_t state = 0;           // TCP_LISTEN, TCP_ESTABLISHED, ... (UDP: TCP_CLOSE when unconnected)
   ListenAddress local;         // address and port the socket is bound to
   bool connected = false;      // UDP: has a peer (not a listener of datagrams)
+  uint32_t unread = 0;         // TCP connection: bytes received, not yet read (a listener: its queue)
 };
 
 // Bit of `states` for a TCP state, as inet_diag_req_v2::idiag_states wants it.

@@ -63,6 +63,15 @@ class Supervisor {
     bool ready = true;           // a program: said READY=1, accepted, or its ready-timeout passed
     int64_t stop_sent_ns = 0;    // a program asked to stop (its stop signal) at this time; 0: not yet
     bool killed = false;         // a program SIGKILLed after --drain-timeout
+    // A program started while another serves its slot (a reload, with steering): its own TCP
+    // sockets (group, socket), out of selection until it is ready; then they become the slot's
+    // (program_handover.cc).
+    std::vector<std::pair<size_t, Fd>> own_sockets;
+    // A program whose slot's sockets went to its successor: it empties their queues (nothing
+    // new reaches them) and gets its stop signal once it has read what it accepted.
+    std::shared_ptr<std::vector<Fd>> handed_over;
+    int64_t handed_over_ns = 0;
+    int64_t queue_empty_ns = 0;  // since when its old queues have been found empty; 0: not
   };
   struct SlotState {
     int64_t backoff_ms = 0;
@@ -116,6 +125,12 @@ class Supervisor {
   void retire_superseded(int slot);
   void roll_programs();
   void rescue_program(int slot, int64_t progress_age_ms, uint32_t queued);
+  // A new program's own sockets, handed over when it is ready (program_handover.cc).
+  std::vector<std::pair<size_t, Fd>> sockets_beside(int slot);
+  std::shared_ptr<std::vector<Fd>> hand_over(Handle& successor);
+  void drain_handed_over(Handle& handle, int64_t now);
+  void flush_old_queues(Handle& handle);  // at its stop signal: what waits in them migrates
+  std::set<uint64_t> program_side_inodes() const;  // listening, but not in the table
   // Kernel-side load of program slots, written into the steering state (kernel_load.cc).
   void sample_slots();
   // The port and the supervisor's death (supervisor_ownership.cc): the SK_LOOKUP program,
