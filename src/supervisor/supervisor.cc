@@ -167,7 +167,8 @@ int Supervisor::run() {
                    fd_conventions_text(config.program->conventions));
     } else {
       spdlog::info("listening on {} with {} workers ({} mode, service {}, steer {}, accept {})", address.url(),
-                   config.workers, mode_name(config.mode), service_name(config.service), steer,
+                   config.workers, mode_name(config.mode),
+                   options_.services ? std::string_view("the program's own") : service_name(config.service), steer,
                    accept_strategy_name(config.accept));
     }
   }
@@ -341,6 +342,12 @@ void Supervisor::on_worker_exit(size_t index, const std::string& how) {
   }
   spdlog::warn("worker {} (pid {}) {}; restarting{}", handle.slot, handle.worker->pid(), how,
                state.backoff_ms > 0 ? " in " + std::to_string(state.backoff_ms) + "ms" : "");
+  // A back-off leaves the slot without a worker for a while (a crash loop, a library service
+  // whose factory fails): out of selection, and what waits in its queue migrates to the
+  // others; spawn() readmits it on the fresh sockets.
+  if (state.backoff_ms > 0 && !runs_programs() && steering_ && options_.config.steer != SteerMode::hash) {
+    unlisten_slot(handle.slot);
+  }
   schedule_restart(handle.slot);
 }
 

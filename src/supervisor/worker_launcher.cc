@@ -76,6 +76,7 @@ void close_all_but(std::vector<int> keep) {
     ::_exit(1);
   }
   const int code = (*worker)->run();
+  worker->reset();  // the services' destructors run (a library service may flush or log there)
   ::_exit(code);
 }
 

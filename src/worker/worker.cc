@@ -118,7 +118,6 @@ Result<std::unique_ptr<Timer>> Worker::make_timer(std::function<void()> callback
 Result<void> Worker::start() {
   for (Fd& fd : options_.listeners) acceptors_.push_back(std::make_unique<Acceptor>(*this, std::move(fd)));
   options_.listeners.clear();
-  if (auto made = make_services(); !made) return std::unexpected(made.error());
 
   auto tick = LoopTimer::create(loop_, [this] {
     heartbeat();
@@ -168,6 +167,12 @@ Result<void> Worker::start() {
 }
 
 int Worker::run() {
+  // The services are made here, on the worker's own thread (thread mode) or in its process,
+  // as service.h promises; nothing is served before run() turns the loop.
+  if (auto made = make_services(); !made) {
+    spdlog::error("worker {}: {}", options_.index, made.error().message());
+    return 1;
+  }
   if (options_.pin_cpu >= 0) {
     // Here rather than in start(): in thread mode only the worker's own thread is pinned.
     cpu_set_t set;

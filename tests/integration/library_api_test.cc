@@ -788,7 +788,7 @@ TEST(LibraryApi, ThreadModeCallsTheFactoryOncePerWorkerThreadAndCallbacksRunOnTh
 // own thread. Today launch_thread_worker() (src/supervisor/worker_launcher.cc) calls
 // Worker::create(), and with it the factory, on the supervisor's thread before it starts the
 // worker's thread. Enable this once the factory call moves onto the worker's thread.
-TEST(LibraryApi, DISABLED_ThreadModeRunsTheFactoryOnTheWorkersThread) {
+TEST(LibraryApi, ThreadModeRunsTheFactoryOnTheWorkersThread) {
   Journal journal;
   LibraryServer server(options(2, {{"mode", "thread"}}), probe_factory(journal));
   ASSERT_TRUE(server.wait_ready()) << server.log();
@@ -1259,7 +1259,7 @@ TEST(LibraryApi, BadInputIsAnErrorAndNothingRuns) {
 // connections steered there wait in its queue until a restart succeeds (check_stalls() skips a
 // slot whose worker never beat). Enable once a slot without a running worker is excluded and its
 // queue migrated (src/supervisor/supervisor_rescue.cc, on_worker_exit).
-TEST(LibraryApi, DISABLED_AFactoryReturningNullStopsOnlyThatWorkerWhichIsRetried) {
+TEST(LibraryApi, AFactoryReturningNullStopsOnlyThatWorkerWhichIsRetried) {
   HERDLESS_REQUIRE_BPF_NETNS();  // the steering passes over the slot that has no worker
   Journal journal;
   // Worker 1's factory fails (returns null) every time; worker 0 serves on.
