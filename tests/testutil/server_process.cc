@@ -56,7 +56,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, c
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   std::vector<char*> argv;
-  std::string binary = HERDLESS_BINARY;
+  std::string binary = options.binary.empty() ? std::string(HERDLESS_BINARY) : options.binary;
   argv.push_back(binary.data());
   std::vector<std::string> copy = args;
   for (std::string& a : copy) argv.push_back(a.data());

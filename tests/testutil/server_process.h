@@ -18,6 +18,7 @@ namespace herdless::testutil {
 struct SpawnOptions {
   int max_open_files = 0;     // RLIMIT_NOFILE of the server when non-zero
   bool drop_bpf_caps = false;  // run without CAP_BPF, CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_PERFMON
+  std::string binary = {};     // the program to run instead of HERDLESS_BINARY (a library example)
 };
 
 class ServerProcess {
