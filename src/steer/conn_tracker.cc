@@ -62,8 +62,10 @@ void ConnTracker::set_ports(const std::vector<uint16_t>& ports) {
   __atomic_store_n(&skel_->bss->nr_ports, static_cast<uint32_t>(ports.size()), __ATOMIC_RELEASE);
 }
 
+uint64_t ConnTracker::untracked() const { return __atomic_load_n(&skel_->bss->untracked, __ATOMIC_RELAXED); }
+
 uint64_t ConnTracker::lost() const {
-  uint64_t lost = __atomic_load_n(&skel_->bss->untracked, __ATOMIC_RELAXED);
+  uint64_t lost = untracked();
   bpf_prog_info info{};
   uint32_t length = sizeof info;
   if (bpf_obj_get_info_by_fd(bpf_program__fd(skel_->progs.herdless_conn_state), &info, &length) == 0) {

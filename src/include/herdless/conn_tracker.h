@@ -51,7 +51,11 @@ class ConnTracker {
   // Events that could not be counted: handshakes completed with `open_flows` full, plus runs
   // the kernel skipped because the program was already running on that CPU (a softirq
   // interrupting it). Each may leave an open count too high or too low by one.
+  // The program runs for every TCP state change of the machine (a raw tracepoint), so the
+  // skipped runs may be other sockets' (another network namespace's traffic): a bound, not a
+  // count of our losses. untracked() is the first part alone, ours only.
   uint64_t lost() const;
+  uint64_t untracked() const;
 
  private:
   ConnTracker() = default;
