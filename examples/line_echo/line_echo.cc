@@ -27,7 +27,7 @@ class UpperCaseLines final : public herdless::Service {
         line += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         continue;
       }
-      out += "w" + std::to_string(conn.worker()) + " " + line + "\n";
+      out.append("w").append(std::to_string(conn.worker())).append(" ").append(line).append("\n");
       line.clear();
     }
     if (line.size() > 64 * 1024) return conn.close();  // no newline in sight: not our protocol

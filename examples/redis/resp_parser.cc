@@ -51,7 +51,11 @@ RespParser::Status RespParser::parse(std::string_view input, std::vector<std::st
   if (count < 0 || count > kMaxArgs) return fail("Protocol error: invalid multibulk length");
   for (int64_t i = 0; i < count; ++i) {
     if (at >= input.size()) return Status::incomplete;
-    if (input[at] != '$') return fail(std::string("Protocol error: expected '$', got '") + input[at] + "'");
+    if (input[at] != '$') {
+      std::string message = "Protocol error: expected '$', got '";
+      message.append(1, input[at]).append("'");
+      return fail(message);
+    }
     ++at;
     const int64_t length = read_number(input, at);
     if (length == -2) {

@@ -31,8 +31,10 @@ class Sessions final : public herdless::DatagramService {
     Session& session = sessions_[std::string(datagram.data.substr(0, kKeyBytes))];
     ++session.datagrams;
     session.last_seen_ns = context_.now_ns();
-    reply.send("session " + std::string(datagram.data.substr(0, kKeyBytes)) + " worker " +
-               std::to_string(context_.worker()) + " datagram " + std::to_string(session.datagrams) + "\n");
+    std::string text = "session ";
+    text.append(datagram.data.substr(0, kKeyBytes)).append(" worker ").append(std::to_string(context_.worker()));
+    text.append(" datagram ").append(std::to_string(session.datagrams)).append("\n");
+    reply.send(text);
   }
 
  private:

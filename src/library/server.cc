@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
@@ -27,7 +28,7 @@ constexpr std::array<std::string_view, 5> kBuiltinServiceKeys = {"service", "mes
 Result<void> refuse_builtin_keys(const Settings& settings, std::string_view where) {
   for (const Setting& s : settings) {
     if (std::ranges::find(kBuiltinServiceKeys, s.key) != kBuiltinServiceKeys.end()) {
-      return input_error(std::string(where) + " '" + s.key + "':",
+      return input_error(fmt::format("{} '{}':", where, s.key),
                          "an option of herdless serve's built-in services; a library server runs its own");
     }
   }
@@ -100,7 +101,7 @@ Result<ServerOptions> ServerOptions::from_args(int argc, const char* const* argv
   ServerOptions options;
   for (int i = 0; i < argc; ++i) {
     std::string_view word = argv[i];
-    if (!word.starts_with("--") || word.size() == 2) return input_error("unexpected argument", "'" + std::string(word) + "'");
+    if (!word.starts_with("--") || word.size() == 2) return input_error("unexpected argument", fmt::format("'{}'", word));
     word.remove_prefix(2);
     std::string key;
     std::string value;
@@ -112,7 +113,7 @@ Result<ServerOptions> ServerOptions::from_args(int argc, const char* const* argv
       value = "true";
     } else {
       key = word;
-      if (i + 1 >= argc) return input_error("missing value", "--" + key);
+      if (i + 1 >= argc) return input_error("missing value", fmt::format("--{}", key));
       value = argv[++i];
     }
     if (key == "config") options.config_file(value);
@@ -150,14 +151,14 @@ Result<int> Server::run() {
     auto read = read_config_file(*config_path);
     if (!read) return std::unexpected(read.error());
     file = std::move(*read);
-    if (auto refused = refuse_builtin_keys(file, *config_path + ":"); !refused) return std::unexpected(refused.error());
+    if (auto refused = refuse_builtin_keys(file, fmt::format("{}:", *config_path)); !refused) return std::unexpected(refused.error());
   }
   auto config = resolve_serve_config(file, flags);
   if (!config) return std::unexpected(config.error());
   for (const ListenAddress& address : config->listen) {
     const bool udp = address.transport == Transport::udp;
-    if (udp && !datagram_) return input_error("listen " + address.url() + ":", "no datagram service (Server::datagram_service)");
-    if (!udp && !tcp_) return input_error("listen " + address.url() + ":", "no TCP service (Server::tcp_service)");
+    if (udp && !datagram_) return input_error(fmt::format("listen {}:", address.url()), "no datagram service (Server::datagram_service)");
+    if (!udp && !tcp_) return input_error(fmt::format("listen {}:", address.url()), "no TCP service (Server::tcp_service)");
   }
   prepare_open_files(*config, file, flags);
   auto services = std::make_shared<ServiceFactories>(ServiceFactories{tcp_, datagram_});
