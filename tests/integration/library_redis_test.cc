@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "testutil/client.h"
 #include "testutil/server_process.h"
 
@@ -105,8 +107,8 @@ class RawClient {
 
 // A command as redis-cli sends it: an array of bulk strings.
 std::string command(std::vector<std::string> words) {
-  std::string out = "*" + std::to_string(words.size()) + "\r\n";
-  for (const std::string& w : words) out += "$" + std::to_string(w.size()) + "\r\n" + w + "\r\n";
+  std::string out = fmt::format("*{}\r\n", words.size());
+  for (const std::string& w : words) out += fmt::format("${}\r\n{}\r\n", w.size(), w);
   return out;
 }
 
@@ -147,7 +149,7 @@ class LibraryRedis : public ::testing::Test {
   }
   static const ListenAddress& address() { return server_->listener(); }
   static std::string cli(const std::string& args) {
-    return shell("redis-cli --no-raw -h 127.0.0.1 -p " + std::to_string(address().port()) + " " + args + " 2>&1");
+    return shell(fmt::format("redis-cli --no-raw -h 127.0.0.1 -p {} {} 2>&1", address().port(), args));
   }
   static bool have_redis_cli() { return shell("command -v redis-cli").find("redis-cli") != std::string::npos; }
 
@@ -209,10 +211,10 @@ TEST_F(LibraryRedis, ThousandPipelinedCommandsInOneWriteAreAnsweredInOrder) {
   std::string request = command({"DEL", "pipe:n"});
   std::string expected = ":0\r\n";
   for (int i = 0; i < 333; ++i) {
-    const std::string key = "pipe:" + std::to_string(i);
+    const std::string key = fmt::format("pipe:{}", i);
     const std::string value = std::string(static_cast<size_t>(i % 40), 'v') + std::to_string(i);
     request += command({"SET", key, value}) + command({"GET", key}) + command({"INCR", "pipe:n"});
-    expected += "+OK\r\n$" + std::to_string(value.size()) + "\r\n" + value + "\r\n:" + std::to_string(i + 1) + "\r\n";
+    expected += fmt::format("+OK\r\n${}\r\n{}\r\n:{}\r\n", value.size(), value, i + 1);
   }
   ASSERT_EQ(1 + 3 * 333, 1000);
   c.send(request);
@@ -231,7 +233,7 @@ TEST_F(LibraryRedis, ACommandCutIntoSingleBytesIsParsedWhole) {
   c.send(request.substr(40, 1500));
   ::usleep(20000);
   c.send(request.substr(1540));
-  EXPECT_EQ(c.read_replies(2), "+OK\r\n$3000\r\n" + value + "\r\n");
+  EXPECT_EQ(c.read_replies(2), fmt::format("+OK\r\n$3000\r\n{}\r\n", value));
 }
 
 TEST_F(LibraryRedis, KeysWrittenThroughOneWorkerAreSeenThroughTheOther) {
@@ -249,11 +251,11 @@ TEST_F(LibraryRedis, KeysWrittenThroughOneWorkerAreSeenThroughTheOther) {
   ASSERT_NE(on[0], nullptr);
   ASSERT_NE(on[1], nullptr);
   for (int i = 0; i < 100; ++i) {
-    const std::string key = "cross:" + std::to_string(i);
+    const std::string key = fmt::format("cross:{}", i);
     RawClient& writer = *on[i % 2];
     RawClient& reader = *on[1 - i % 2];
-    ASSERT_EQ(writer.call(command({"SET", key, "from-" + std::to_string(i % 2)})), "+OK\r\n");
-    ASSERT_EQ(reader.call(command({"GET", key})), "$6\r\nfrom-" + std::to_string(i % 2) + "\r\n");
+    ASSERT_EQ(writer.call(command({"SET", key, fmt::format("from-{}", i % 2)})), "+OK\r\n");
+    ASSERT_EQ(reader.call(command({"GET", key})), fmt::format("$6\r\nfrom-{}\r\n", i % 2));
     ASSERT_EQ(reader.call(command({"DEL", key})), ":1\r\n");
     ASSERT_EQ(writer.call(command({"GET", key})), "$-1\r\n");
   }
@@ -295,16 +297,16 @@ TEST_F(LibraryRedis, RedisCliRoundTripsEveryCommand) {
 
 TEST_F(LibraryRedis, RedisCliPipeModeSendsTenThousandCommands) {
   if (!have_redis_cli()) GTEST_SKIP() << "redis-cli not installed (scripts/install-deps.sh installs redis-tools)";
-  std::string script = "/tmp/herdless-redis-pipe-" + std::to_string(::getpid());
+  std::string script = fmt::format("/tmp/herdless-redis-pipe-{}", ::getpid());
   {
     std::string body;
-    for (int i = 0; i < 10000; ++i) body += command({"SET", "pipe-mode:" + std::to_string(i % 100), std::to_string(i)});
+    for (int i = 0; i < 10000; ++i) body += command({"SET", fmt::format("pipe-mode:{}", i % 100), std::to_string(i)});
     FILE* f = std::fopen(script.c_str(), "w");
     ASSERT_NE(f, nullptr);
     std::fwrite(body.data(), 1, body.size(), f);
     std::fclose(f);
   }
-  const std::string out = shell("redis-cli -p " + std::to_string(address().port()) + " --pipe < " + script + " 2>&1");
+  const std::string out = shell(fmt::format("redis-cli -p {} --pipe < {} 2>&1", address().port(), script));
   ::unlink(script.c_str());
   EXPECT_NE(out.find("errors: 0, replies: 10000"), std::string::npos) << out;
   EXPECT_EQ(cli("GET pipe-mode:99"), "\"9999\"\n");
@@ -312,8 +314,8 @@ TEST_F(LibraryRedis, RedisCliPipeModeSendsTenThousandCommands) {
 
 TEST_F(LibraryRedis, RedisBenchmarkRunsAgainstIt) {
   if (shell("command -v redis-benchmark").empty()) GTEST_SKIP() << "redis-benchmark not installed (redis-tools)";
-  const std::string out = shell("redis-benchmark -h 127.0.0.1 -p " + std::to_string(address().port()) +
-                                " -t ping,set,get,incr -n 2000 -c 8 -P 4 -q 2>&1");
+  const std::string out = shell(fmt::format("redis-benchmark -h 127.0.0.1 -p {} -t ping,set,get,incr -n 2000 -c 8 -P 4 -q 2>&1",
+                                            address().port()));
   for (const char* test : {"PING_INLINE:", "PING_MBULK:", "SET:", "GET:", "INCR:"}) {
     EXPECT_NE(out.find(test), std::string::npos) << test << " missing in:\n" << out;
   }
