@@ -46,19 +46,8 @@ using namespace std::chrono_literals;
 
 // ---- The journal: lines appended by the services, read by the test. ----
 
-std::string temp_path(const char* prefix) {
-  std::string path = std::string("/tmp/") + prefix + "XXXXXX";
-  const int fd = ::mkstemp(path.data());
-  if (fd >= 0) ::close(fd);
-  return path;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testutil::temp_path;
+std::string read_text(const std::string& path) { return testutil::read_file(path); }
 
 // One write(2) per line on an O_APPEND descriptor: lines of concurrent workers never mix.
 void journal_append(const std::string& path, const std::string& line) {

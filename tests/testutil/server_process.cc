@@ -17,7 +17,6 @@
 #include "herdless/http_get.h"
 
 namespace herdless::testutil {
-namespace {
 
 std::string temp_path(const char* prefix) {
   std::string path = std::string("/tmp/") + prefix + "XXXXXX";
@@ -32,6 +31,8 @@ std::string read_file(const std::string& path) {
   s << in.rdbuf();
   return s.str();
 }
+
+namespace {
 
 pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path,
             SpawnOptions options = {}) {

@@ -68,4 +68,9 @@ CommandResult run_herdless(std::vector<std::string> args, std::chrono::milliseco
 // True while any process of the process group `pgid` is alive.
 bool group_alive(pid_t pgid);
 
+// A new empty file /tmp/<prefix>XXXXXX (mkstemp); its path.
+std::string temp_path(const char* prefix);
+// A whole file's text ("" when it cannot be read).
+std::string read_file(const std::string& path);
+
 }  // namespace herdless::testutil
