@@ -50,6 +50,12 @@ static __always_inline __u64 herdless_live_open(__u32 slot) {
   return in > out ? in - out : 0;
 }
 
+/* When the slot's server last finished a connection (CLOCK_MONOTONIC ns; 0: never). */
+static __always_inline __u64 herdless_last_finished(__u32 slot) {
+  const struct herdless_slot_conns *c = bpf_map_lookup_elem(&conns, &slot);
+  return c ? c->finished_ns : 0;
+}
+
 /* An IPv4 peer of an IPv6 socket (::ffff:a.b.c.d on both ends) is keyed as IPv4, so the
  * packet's view (IPv4 header) and the socket's view agree. */
 static __always_inline void herdless_flow_unmap(struct herdless_flow *f) {

@@ -60,6 +60,7 @@ static __always_inline const struct herdless_slot *slot_at(__u32 i) { return bpf
  * sample (the sampled `pending` is for stall detection only: between two samples it counts
  * connections a healthy server already finished). */
 #define HERDLESS_SLOT_LOAD(i, s) (track_flows ? herdless_live_open(i) : herdless_load(s))
+#define HERDLESS_SLOT_RECENCY(i, s) (track_flows ? herdless_last_finished(i) : 0)
 #include "steer_logic.h"
 
 #define EXIT_WITH(verdict, slot_, reason_, error_) \

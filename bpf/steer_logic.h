@@ -39,6 +39,7 @@ struct herdless_scan {
   __u32 found;      /* the slot found, or `slots` */
   __u32 best_score; /* affinity: score of `found` */
   __u64 best_load;  /* least-loaded scan: load of `found` */
+  __u64 best_recency; /* least-loaded scan: recency of `found` */
   struct herdless_choice c;
 };
 
@@ -55,6 +56,15 @@ HERDLESS_INLINE __u64 herdless_load(const struct herdless_slot *s) { return (__u
  * by default the load the slot's worker publishes. */
 #ifndef HERDLESS_SLOT_LOAD
 #define HERDLESS_SLOT_LOAD(i, s) herdless_load(s)
+#endif
+
+/* Among slots of equal load, least-loaded prefers the greatest recency. The includer may
+ * define HERDLESS_SLOT_RECENCY(i, s) (e.g. when slot i's server last finished a connection:
+ * the server that finished last is the likeliest to be on a CPU, or back in epoll_wait on
+ * one, so the connection waits for no wake-up; a random one among equals may wait behind a
+ * busy CPU's other work). By default 0 for all: equals are taken from a random start. */
+#ifndef HERDLESS_SLOT_RECENCY
+#define HERDLESS_SLOT_RECENCY(i, s) 0
 #endif
 
 /* Stalled: connections wait for it, and its loop or its accepts have not moved within the
@@ -122,9 +132,11 @@ HERDLESS_STEP(herdless_least_step) {
     return 0;
   }
   const __u64 load = HERDLESS_SLOT_LOAD(slot, state);
-  if (s->found == s->slots || load < s->best_load) {
+  const __u64 recency = HERDLESS_SLOT_RECENCY(slot, state);
+  if (s->found == s->slots || load < s->best_load || (load == s->best_load && recency > s->best_recency)) {
     s->found = slot;
     s->best_load = load;
+    s->best_recency = recency;
   }
   return 0;
 }
@@ -172,6 +184,7 @@ HERDLESS_INLINE void herdless_scan_init(struct herdless_scan *s, __u32 slots, __
   s->found = slots;
   s->best_score = 0;
   s->best_load = 0;
+  s->best_recency = 0;
   s->c.slot = 0;
   s->c.reason = HERDLESS_REASON_NONE;
   s->c.stalled_seen = 0;

@@ -77,6 +77,7 @@ struct herdless_slot_conns {
   __u64 closed;       /* of those, finished by the server side (FIN or RST sent, or reset) */
   __u64 migrated_in;  /* established connections moved here from a closed listener */
   __u64 migrated_out; /* established connections moved away from this slot */
+  __u64 finished_ns;  /* CLOCK_MONOTONIC of the last finish (0: none yet) */
 };
 
 #endif

@@ -114,14 +114,21 @@ TEST(Run, EachProgramGetsExactlyItsSlotsSocketsAndEnvironment) {
   }
   EXPECT_EQ(tcp_sockets.size(), 2u) << "each slot has its own TCP socket";
   EXPECT_EQ(udp_sockets.size(), 2u) << "each slot has its own UDP socket";
-  // Both programs serve on their fd 3 (fd_report.py goes on like stdlib_server.py).
+  // Both programs serve on their fd 3 (fd_report.py goes on like stdlib_server.py). Equally
+  // loaded programs get the next connection in the order they last finished one, so one held
+  // open (it sends nothing) loads its program and the next request goes to the other.
   std::set<int> seen;
-  for (int i = 0; i < 200 && seen.size() < 2; ++i) {
+  std::vector<Fd> held;
+  for (int i = 0; i < 20 && seen.size() < 2; ++i) {
     auto reply = testutil::fetch(tcp, runtest::kRequest);
     ASSERT_TRUE(reply) << reply.error().message();
     seen.insert(testutil::worker_of(*reply));
+    auto hold = testutil::connect_to(tcp);
+    ASSERT_TRUE(hold) << hold.error().message();
+    held.push_back(std::move(*hold));
   }
   EXPECT_EQ(seen, (std::set<int>{0, 1}));
+  held.clear();
   expect_clean_stop(run);
 }
 

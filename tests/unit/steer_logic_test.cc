@@ -17,9 +17,12 @@
 #pragma GCC diagnostic ignored "-Wconversion"
 namespace logic {
 inline const herdless_slot* g_slots = nullptr;
+inline const uint64_t* g_recency = nullptr;  // per slot, as the kernel's last-finish times; null: all 0
 #define HERDLESS_SLOT(i) (&logic::g_slots[(i)])
+#define HERDLESS_SLOT_RECENCY(i, s) (logic::g_recency ? logic::g_recency[(i)] : 0)
 #include "steer_logic.h"  // NOLINT: included inside a namespace on purpose
 #undef HERDLESS_SLOT
+#undef HERDLESS_SLOT_RECENCY
 }  // namespace logic
 #pragma GCC diagnostic pop
 
@@ -108,6 +111,24 @@ TEST(SteerLogic, TwoChoicesMoveOnlyWhenTheOtherIsMoreThanTheSlackLessLoaded) {
   slots[0] = healthy(0, 0);
   slots[1] = healthy(5);
   EXPECT_EQ(least_loaded(slots, 0, 0).slot, 0u);
+}
+
+TEST(SteerLogic, EquallyLoadedSlotsGoToTheMostRecentlyFinishedWhateverTheRandomStart) {
+  // Slot 0 finished last but holds a connection; of the idle ones, slot 2 finished last.
+  const std::vector<herdless_slot> slots = {healthy(1), healthy(0), healthy(0), healthy(0)};
+  const uint64_t recency[] = {900, 300, 700, 500};
+  logic::g_recency = recency;
+  for (uint32_t r1 = 0; r1 < 8; ++r1) {
+    const logic::herdless_choice c = least_loaded(slots, r1, 0);
+    EXPECT_EQ(c.slot, 2u) << "random start " << r1;
+    EXPECT_EQ(c.reason, static_cast<uint32_t>(HERDLESS_REASON_LEAST_LOADED));
+  }
+  // Without recency (built-in workers), equals are taken from the random start: all of them.
+  logic::g_recency = nullptr;
+  std::vector<uint32_t> chosen;
+  for (uint32_t r1 = 0; r1 < 8; ++r1) chosen.push_back(least_loaded(slots, r1, 0).slot);
+  for (uint32_t idle = 1; idle < 4; ++idle) EXPECT_NE(std::count(chosen.begin(), chosen.end(), idle), 0) << idle;
+  EXPECT_EQ(std::count(chosen.begin(), chosen.end(), 0u), 0);
 }
 
 TEST(SteerLogic, AllStalledLeavesTheChoiceToTheHashFallback) {
