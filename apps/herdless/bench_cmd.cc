@@ -24,6 +24,7 @@
 #include "commands.h"
 #include "herdless/bench/bench_server.h"
 #include "herdless/bench/bench_table.h"
+#include "herdless/bench/rounds.h"
 #include "herdless/bench/scenario_runner.h"
 #include "herdless/bench/svg_chart.h"
 #include "herdless/duration.h"
@@ -59,6 +60,7 @@ struct BenchFlags {
   std::string duration;  // hidden: every scenario's load time (tests)
   std::vector<std::string> scenarios;
   std::vector<std::string> serve_args;
+  int rounds = 0;  // 0: 3, or 1 with --quick
 };
 
 // Held connections need descriptors on both sides; the servers inherit the limit.
@@ -129,25 +131,34 @@ int run(const BenchFlags& flags) {
 
   const auto scenarios = bench::bench_scenarios(plan);
   const auto strategies = bench::bench_strategies();
-  const std::size_t total = scenarios.size() * strategies.size();
+  const std::size_t rounds = static_cast<std::size_t>(flags.rounds > 0 ? flags.rounds : flags.quick ? 1 : 3);
+  const std::size_t total = scenarios.size() * strategies.size() * rounds;
   const auto began = std::chrono::steady_clock::now();
   load::ProgressLine progress;
   std::size_t step = 0;
   for (const bench::Scenario& scenario : scenarios) {
     bench::ScenarioReport report{scenario, {}, environment(flags)};
-    for (const bench::Strategy& strategy : strategies) {
-      const std::string what = fmt::format("bench [{}/{}] {} · {}", ++step, total, scenario.name, strategy.label());
-      progress.show(what + ": starting the server", true);
-      bench::RunContext context;
-      context.cancel = &g_cancel;
-      context.extra_serve_args = flags.serve_args;
-      if (progress.enabled()) {
-        context.on_progress = [&](const load::LoadProgress& p) { progress.show(what + ": " + load::describe(p)); };
+    report.environment["rounds"] = rounds;
+    std::vector<std::vector<bench::BenchRow>> runs(strategies.size());
+    for (std::size_t round = 0; round < rounds && !g_cancel; ++round) {
+      for (std::size_t i = 0; i < strategies.size(); ++i) {
+        const std::size_t index = bench::rotated_index(i, round, strategies.size());
+        const bench::Strategy& strategy = strategies[index];
+        const std::string what = fmt::format("bench [{}/{}] {} · {}{}", ++step, total, scenario.name, strategy.label(),
+                                             rounds > 1 ? fmt::format(" (round {})", round + 1) : std::string());
+        progress.show(what + ": starting the server", true);
+        bench::RunContext context;
+        context.cancel = &g_cancel;
+        context.extra_serve_args = flags.serve_args;
+        if (progress.enabled()) {
+          context.on_progress = [&](const load::LoadProgress& p) { progress.show(what + ": " + load::describe(p)); };
+        }
+        runs[index].push_back(bench::run_strategy(scenario, strategy, context));
+        if (g_cancel) break;
+        if (!progress.enabled()) std::fprintf(stderr, "%s: %s\n", what.c_str(), run_summary(runs[index].back()).c_str());
       }
-      report.rows.push_back(bench::run_strategy(scenario, strategy, context));
-      if (g_cancel) break;
-      if (!progress.enabled()) std::fprintf(stderr, "%s: %s\n", what.c_str(), run_summary(report.rows.back()).c_str());
     }
+    report.rows = bench::combine_rounds(runs);
     progress.clear();
     if (g_cancel) {
       std::fprintf(stderr, "herdless: bench interrupted; every server it started is stopped\n");
@@ -185,6 +196,9 @@ void add_bench_command(CLI::App& app, int& exit_code) {
                   "base worker count N (default: CPUs): steady N, oversubscribed 8N, stalled N, long-lived 4N");
   cmd->add_option("--scenario", flags->scenarios, "run only this scenario (repeatable): steady, oversubscribed, "
                                                   "stalled, long-lived");
+  cmd->add_option("--rounds", flags->rounds,
+                  "runs of every strategy, the order rotated each round; the median is reported (default 3, --quick 1)")
+      ->check(CLI::Range(1, 20));
   cmd->add_option("--serve-arg", flags->serve_args,
                   "extra argument for every herdless serve, repeatable (e.g. --serve-arg=--accept-batch=1)")
       ->allow_extra_args(false);

@@ -81,6 +81,8 @@ nlohmann::json to_json(const BenchRow& row) {
       {"per_worker", row.per_worker},
       {"busiest_over_mean", or_null(row.busiest_over_mean)},
       {"jain", or_null(row.jain)},
+      {"round_rates", row.round_rates},
+      {"rate_vs_hash_paired", or_null(row.rate_vs_first)},
   });
   return out;
 }

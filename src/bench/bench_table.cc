@@ -56,6 +56,15 @@ std::string render_table(const ScenarioReport& report) {
                        or_na(row.jain, "{:.3f}"));
   }
   if (!notes.empty()) out += " * " + notes.substr(3);
+  std::string rounds;
+  for (const BenchRow& row : report.rows) {
+    if (row.round_rates.size() < 2) continue;
+    std::string rates;
+    for (double rate : row.round_rates) rates += (rates.empty() ? "" : " / ") + load::with_thousands(static_cast<uint64_t>(rate + 0.5));
+    rounds += fmt::format("   {}: {} conn/s{}\n", row.strategy.label(), rates,
+                          row.rate_vs_first ? fmt::format(", paired rate vs the first row {:.3f}", *row.rate_vs_first) : "");
+  }
+  if (!rounds.empty()) out += "   each row is its median round by rate; every round's rate:\n" + rounds;
   return out;
 }
 

@@ -8,6 +8,7 @@
 
 #include "herdless/bench/bench_report.h"
 #include "herdless/bench/bench_table.h"
+#include "herdless/bench/rounds.h"
 #include "herdless/bench/scenario.h"
 #include "herdless/bench/scenario_runner.h"
 #include "herdless/bench/svg_chart.h"
@@ -170,3 +171,56 @@ TEST(BenchReport, SvgHasABarPerMeasuredFigureAndEscapesText) {
 
 }  // namespace
 }  // namespace herdless::bench
+
+namespace {
+
+herdless::bench::BenchRow rate_row(const char* steer, double rate) {
+  herdless::bench::BenchRow row;
+  row.strategy = {"reuseport", steer};
+  row.measured = true;
+  row.connections_per_second = rate;
+  row.p99_us = static_cast<uint64_t>(rate);  // marks which round's row was taken
+  return row;
+}
+
+}  // namespace
+
+TEST(BenchRounds, EveryStrategyTakesEveryPositionOnce) {
+  using herdless::bench::rotated_index;
+  for (std::size_t round = 0; round < 5; ++round) {
+    std::vector<int> seen(5, 0);
+    for (std::size_t i = 0; i < 5; ++i) seen[rotated_index(i, round, 5)]++;
+    EXPECT_EQ(seen, std::vector<int>(5, 1)) << "round " << round;
+  }
+  for (std::size_t s = 0; s < 5; ++s) {
+    std::vector<int> position(5, 0);
+    for (std::size_t round = 0; round < 5; ++round) {
+      for (std::size_t i = 0; i < 5; ++i) {
+        if (rotated_index(i, round, 5) == s) position[i]++;
+      }
+    }
+    EXPECT_EQ(position, std::vector<int>(5, 1)) << "strategy " << s;
+  }
+}
+
+TEST(BenchRounds, TheMedianRoundIsReportedWithThePairedRatio) {
+  using herdless::bench::BenchRow;
+  // hash, then least-loaded, three rounds each.
+  const std::vector<std::vector<BenchRow>> runs = {
+      {rate_row("hash", 100), rate_row("hash", 80), rate_row("hash", 120)},
+      {rate_row("least-loaded", 95), rate_row("least-loaded", 84), rate_row("least-loaded", 90)},
+  };
+  const std::vector<BenchRow> rows = herdless::bench::combine_rounds(runs);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].connections_per_second, 100);
+  EXPECT_EQ(rows[0].p99_us, 100u) << "the median round's own figures";
+  EXPECT_EQ(rows[1].connections_per_second, 90);
+  EXPECT_EQ(rows[1].round_rates, (std::vector<double>{95, 84, 90}));
+  ASSERT_TRUE(rows[1].rate_vs_first.has_value());
+  EXPECT_DOUBLE_EQ(*rows[1].rate_vs_first, 0.95);  // 0.95, 1.05, 0.75 -> 0.95
+  EXPECT_DOUBLE_EQ(*rows[0].rate_vs_first, 1.0);
+  // An unmeasured round is left out; a single round gives no ratio.
+  const std::vector<BenchRow> one = herdless::bench::combine_rounds({{rate_row("hash", 10)}});
+  EXPECT_FALSE(one[0].rate_vs_first.has_value());
+  EXPECT_TRUE(one[0].round_rates == std::vector<double>{10});
+}

@@ -35,6 +35,10 @@ struct BenchRow {
   std::vector<double> per_worker;  // completed (or held) per worker slot, for the balance
   std::optional<double> busiest_over_mean;
   std::optional<double> jain;
+  // With several rounds (rounds.h): every round's rate, and the median over rounds of this
+  // row's rate over the first strategy's (the kernel's hash) in the same round.
+  std::vector<double> round_rates;
+  std::optional<double> rate_vs_first;
 };
 
 // A row of a strategy the server could not run.
