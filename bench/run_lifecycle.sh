@@ -6,8 +6,9 @@
 #             program that sleeps 3 s before it accepts; beside it gunicorn's own graceful
 #             reload (SIGHUP to its master, --workers 4) under the same load
 #   kill9     SIGKILL of a random program every 0.5 s for 10 s: failures against what the
-#             killed programs had accepted and not answered (the kernel's count of the slot's
-#             open connections just before each kill)
+#             killed programs had accepted and not answered (each is stopped with SIGSTOP
+#             first and its ESTABLISHED/CLOSE_WAIT connections counted from its descriptors,
+#             then killed)
 #   stall     one of 4 programs stopped (SIGSTOP) for 5 s, 1 s timeout: the rate against the
 #             unstalled rate, timeouts, and each slot's share within 1 s of SIGCONT;
 #             least-loaded and hash
@@ -66,6 +67,40 @@ print("%-8s %-38s completed %7d failed %5d (timed out %d, reset %d, refused %d) 
       r["completed"], r["failed"], r["timed_out"], r["reset"], r["refused"], r["p99_us"] / 1000.0, extra))'
 }
 
+# held_by_group PGID: the TCP connections of the server's port in ESTABLISHED or CLOSE_WAIT
+# (accepted, not finished by the server) whose socket is an open descriptor of a process of
+# the group PGID.
+held_by_group() {
+  $PY - "$port" "$1" <<'EOF'
+import os, subprocess, sys
+port, pgid = int(sys.argv[1]), sys.argv[2]
+inodes = set()
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        lines = open(table).read().splitlines()[1:]
+    except OSError:
+        continue
+    for line in lines:
+        f = line.split()
+        if f[3] in ("01", "08") and int(f[1].rsplit(":", 1)[1], 16) == port:
+            inodes.add(f[9])
+held = 0
+for pid in subprocess.run(["pgrep", "-g", pgid], capture_output=True, text=True).stdout.split():
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        continue
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            held += 1
+print(held)
+EOF
+}
+
 rolling() {  # NAME SIGNAL-TARGET(herdless|own) ARGS...
   local name=$1 target=$2
   shift 2
@@ -103,7 +138,11 @@ for app in stdlib uvicorn; do
   for _ in $(seq 20); do
     sleep 0.5
     slot=$((RANDOM % 4))
-    read -r pid open < <(stats | $PY -c 'import json,sys; w=json.load(sys.stdin)["workers"][int(sys.argv[1])]; print(w["pid"], w["program"].get("open", 0))' "$slot")
+    pid=$(stats | $PY -c 'import json,sys; print(json.load(sys.stdin)["workers"][int(sys.argv[1])]["pid"])' "$slot")
+    # Frozen first, so what it holds cannot change before the SIGKILL: the connections its
+    # processes had accepted and not finished, counted from their descriptors.
+    kill -STOP -- "-$pid" 2>/dev/null || true
+    open=$(held_by_group "$pid")
     kill -KILL -- "-$pid" 2>/dev/null || true
     held=$((held + open))
   done
