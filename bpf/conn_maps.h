@@ -50,10 +50,22 @@ static __always_inline __u64 herdless_live_open(__u32 slot) {
   return in > out ? in - out : 0;
 }
 
-/* When the slot's server last finished a connection (CLOCK_MONOTONIC ns; 0: never). */
-static __always_inline __u64 herdless_last_finished(__u32 slot) {
+/* Rank of a slot among equally loaded ones: when its server last finished a connection
+ * (CLOCK_MONOTONIC ns), or 0 when it was chosen since (a connection on its way, not counted
+ * open until its handshake completes) or never finished one: a burst of requests that arrive
+ * before any handshake completes spreads over the idle servers instead of piling onto the
+ * one that finished last. */
+static __always_inline __u64 herdless_tie_rank(__u32 slot) {
   const struct herdless_slot_conns *c = bpf_map_lookup_elem(&conns, &slot);
-  return c ? c->finished_ns : 0;
+  if (!c) return 0;
+  const __u64 finished = c->finished_ns;
+  return c->selected_ns > finished ? 0 : finished;
+}
+
+/* Notes that the steering program chose `slot` now. */
+static __always_inline void herdless_note_selected(__u32 slot, __u64 now) {
+  struct herdless_slot_conns *c = bpf_map_lookup_elem(&conns, &slot);
+  if (c) c->selected_ns = now;
 }
 
 /* An IPv4 peer of an IPv6 socket (::ffff:a.b.c.d on both ends) is keyed as IPv4, so the

@@ -60,7 +60,7 @@ static __always_inline const struct herdless_slot *slot_at(__u32 i) { return bpf
  * sample (the sampled `pending` is for stall detection only: between two samples it counts
  * connections a healthy server already finished). */
 #define HERDLESS_SLOT_LOAD(i, s) (track_flows ? herdless_live_open(i) : herdless_load(s))
-#define HERDLESS_SLOT_RECENCY(i, s) (track_flows ? herdless_last_finished(i) : 0)
+#define HERDLESS_SLOT_RECENCY(i, s) (track_flows ? herdless_tie_rank(i) : 0)
 #include "steer_logic.h"
 
 #define EXIT_WITH(verdict, slot_, reason_, error_) \
@@ -248,7 +248,10 @@ int herdless_steer(struct sk_reuseport_md *ctx) {
    * while they serve, so this is only possible while the program is being set up. */
   if (err) EXIT_WITH(SK_DROP, c.slot, c.reason, (__s32)err);
   count(key, &c, migrating != NULL, short_key);
-  if (track_flows) track(ctx, migrating, eth_protocol, key);
+  if (track_flows) {
+    herdless_note_selected(key, scan.now);
+    track(ctx, migrating, eth_protocol, key);
+  }
   EXIT_WITH(SK_PASS, key, c.reason, 0);
 }
 

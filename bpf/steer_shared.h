@@ -78,6 +78,7 @@ struct herdless_slot_conns {
   __u64 migrated_in;  /* established connections moved here from a closed listener */
   __u64 migrated_out; /* established connections moved away from this slot */
   __u64 finished_ns;  /* CLOCK_MONOTONIC of the last finish (0: none yet) */
+  __u64 selected_ns;  /* CLOCK_MONOTONIC of the steering program's last choice of the slot */
 };
 
 #endif
