@@ -57,6 +57,19 @@ void expect_old_generations_gone(RunServer& run, const nlohmann::json& stats) {
   EXPECT_TRUE(left.empty()) << "old programs still running: " << runtest::join(left) << "\n" << run->log();
 }
 
+// The count of `what` in the log once it reaches `n`, or when `timeout` has passed: the
+// supervisor writes a program's exit line when it reaps it, which can come after the test saw
+// the process gone.
+size_t wait_log_count(RunServer& run, const std::string& what, size_t n, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  size_t count = runtest::count_of(run->log(), what);
+  while (count < n && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+    count = runtest::count_of(run->log(), what);
+  }
+  return count;
+}
+
 // Until every slot's current program is of `generation` and ready.
 nlohmann::json wait_generation(RunServer& run, size_t workers, int generation, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -136,7 +149,7 @@ TEST(RunLoad, SighupEverySecondUnderLoadFailsNothing) {
     EXPECT_EQ(stats["workers"][i]["restarts"].get<int>(), 0) << "a reload is not a crash";
   }
   expect_old_generations_gone(run, stats);
-  EXPECT_EQ(runtest::count_of(run->log(), "exited with code 0 after its stop"), 20u) << run->log();
+  EXPECT_EQ(wait_log_count(run, "exited with code 0 after its stop", 20, 5s), 20u) << run->log();
   expect_clean_stop(run);
 }
 
