@@ -205,36 +205,13 @@ scenario_2() {
   # established connections of local port PORT in all, or until the sum has not moved for
   # 0.5 s; then 1 s more, and prints {"per_worker": [...], "pids": [...]} (server side, /proc).
   cat >"$tmp/count_held.py" <<'PY'
-import json, os, sys, time
+import json, sys, time
+sys.path.insert(0, "bench")
+from held_sockets import held_by, port_inodes
 port, want, pids = int(sys.argv[1]), int(sys.argv[2]), [int(p) for p in sys.argv[3:]]
-def established():
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = open(table).read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            f = line.split()
-            if f[3] == "01" and int(f[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f[9])
-    return inodes
 def per_worker():
-    inodes, counts = established(), []
-    for pid in pids:
-        n = 0
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                try:
-                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                except OSError:
-                    continue
-                if target.startswith("socket:[") and target[8:-1] in inodes:
-                    n += 1
-        except OSError:
-            pass
-        counts.append(n)
-    return counts
+    inodes = port_inodes(port)
+    return [held_by(pid, inodes) for pid in pids]
 last, since, deadline = -1, time.monotonic(), time.monotonic() + 5
 while time.monotonic() < deadline:
     total = sum(per_worker())

@@ -71,34 +71,8 @@ print("%-8s %-38s completed %7d failed %5d (timed out %d, reset %d, refused %d) 
 # (accepted, not finished by the server) whose socket is an open descriptor of a process of
 # the group PGID.
 held_by_group() {
-  $PY - "$port" "$1" <<'EOF'
-import os, subprocess, sys
-port, pgid = int(sys.argv[1]), sys.argv[2]
-inodes = set()
-for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-    try:
-        lines = open(table).read().splitlines()[1:]
-    except OSError:
-        continue
-    for line in lines:
-        f = line.split()
-        if f[3] in ("01", "08") and int(f[1].rsplit(":", 1)[1], 16) == port:
-            inodes.add(f[9])
-held = 0
-for pid in subprocess.run(["pgrep", "-g", pgid], capture_output=True, text=True).stdout.split():
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        continue
-    for fd in fds:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:[") and target[8:-1] in inodes:
-            held += 1
-print(held)
-EOF
+  # shellcheck disable=SC2046 # one word per pid
+  $PY bench/held_sockets.py "$port" $(pgrep -g "$1")
 }
 
 rolling() {  # NAME SIGNAL-TARGET(herdless|own) ARGS...
