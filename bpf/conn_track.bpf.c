@@ -120,9 +120,10 @@ int herdless_conn_state(struct bpf_raw_tracepoint_args *ctx) {
   if (!open) return 0;
   const __u32 slot = open->slot;
   if (bpf_map_delete_elem(&open_flows, &f) != 0) return 0;
-  HERDLESS_CONNS_ADD(slot, closed, 1);
   struct herdless_slot_conns *c = bpf_map_lookup_elem(&conns, &slot);
-  if (c) c->finished_ns = bpf_ktime_get_ns(); /* a plain store: the newest of racing finishes is as good */
+  if (!c) return 0;
+  __sync_fetch_and_add(&c->closed, 1);
+  c->finished_ns = bpf_ktime_get_ns(); /* a plain store: the newest of racing finishes is as good */
   return 0;
 }
 
