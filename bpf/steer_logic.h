@@ -207,11 +207,13 @@ HERDLESS_INLINE __u32 herdless_first_healthy(struct herdless_scan *s, __u32 star
 /* Two choices: the second candidate wins only when it is more than this many connections
  * less loaded. With more workers than CPUs the less loaded of two is most often a worker asleep
  * in epoll_wait, so a strict comparison wakes one for nearly every connection, while the other
- * candidate, awake with one connection waiting, would have taken it in its next loop turn.
- * Measured, 16 workers on 2 CPUs, 16 alternating rounds (bench/results/oversubscribed_ab.json):
- * worker context switches per connection 0.70 -> 0.62 (the kernel's hash: 0.59), rate vs hash
- * 0.981 -> 0.992, busiest/mean 1.015. */
-#define HERDLESS_TWO_CHOICE_SLACK 1
+ * candidate, awake or about to run with connections waiting, would take it in the same turn.
+ * Measured, 16 workers on 2 CPUs, one accept per wake-up, short connections, runs alternated:
+ * worker voluntary context switches per connection strict 0.70, slack 1 0.77-0.79, slack 3
+ * 0.72-0.74, the kernel's hash 0.72-0.73; rate vs hash (median of 6 cycles) slack 1 0.979,
+ * slack 3 0.995, busiest/mean <= 1.03. A worker whose loop blocks keeps at most this many more
+ * connections than the other candidate waiting for it (full scans, <= 8 slots, have no slack). */
+#define HERDLESS_TWO_CHOICE_SLACK 3
 
 /* The least loaded healthy slot (all of them up to HERDLESS_FULL_SCAN_SLOTS, else the power
  * of two choices); r1 and r2 are random numbers. */

@@ -97,16 +97,17 @@ TEST(SteerLogic, TwoChoicesNeverPickAStalledSlotAndTakeTheLessLoaded) {
   }
 }
 
-// Guards the two-choice slack: with more slots than a full scan takes, a candidate one
-// connection more loaded keeps the connection (no worker woken for it); two more, it goes.
+// Guards the two-choice slack: with more slots than a full scan takes, a candidate up to the
+// slack more loaded keeps the connection (no worker woken for it); one more, it goes.
 TEST(SteerLogic, TwoChoicesMoveOnlyWhenTheOtherIsMoreThanTheSlackLessLoaded) {
   constexpr uint32_t kSlots = HERDLESS_FULL_SCAN_SLOTS + 2;
   std::vector<herdless_slot> slots(kSlots, healthy(9));
   // r1 = 0, r2 = 0: candidates 0 and 1.
-  slots[0] = healthy(0, 3);
-  slots[1] = healthy(0, 3 - HERDLESS_TWO_CHOICE_SLACK);
+  constexpr uint32_t kFirst = HERDLESS_TWO_CHOICE_SLACK + 1;
+  slots[0] = healthy(0, kFirst);
+  slots[1] = healthy(0, kFirst - HERDLESS_TWO_CHOICE_SLACK);
   EXPECT_EQ(least_loaded(slots, 0, 0).slot, 0u) << "within the slack: the first candidate keeps it";
-  slots[1] = healthy(0, 3 - HERDLESS_TWO_CHOICE_SLACK - 1);
+  slots[1] = healthy(0, kFirst - HERDLESS_TWO_CHOICE_SLACK - 1);
   EXPECT_EQ(least_loaded(slots, 0, 0).slot, 1u) << "beyond the slack: the less loaded one";
   slots[0] = healthy(0, 0);
   slots[1] = healthy(5);
