@@ -60,7 +60,7 @@ struct BenchFlags {
   std::string duration;  // hidden: every scenario's load time (tests)
   std::vector<std::string> scenarios;
   std::vector<std::string> serve_args;
-  int rounds = 0;  // 0: 3, or 1 with --quick
+  int rounds = 0;  // 0: 4, or 1 with --quick
 };
 
 // Held connections need descriptors on both sides; the servers inherit the limit.
@@ -131,7 +131,7 @@ int run(const BenchFlags& flags) {
 
   const auto scenarios = bench::bench_scenarios(plan);
   const auto strategies = bench::bench_strategies();
-  const std::size_t rounds = static_cast<std::size_t>(flags.rounds > 0 ? flags.rounds : flags.quick ? 1 : 3);
+  const std::size_t rounds = static_cast<std::size_t>(flags.rounds > 0 ? flags.rounds : flags.quick ? 1 : 4);
   const std::size_t total = scenarios.size() * strategies.size() * rounds;
   const auto began = std::chrono::steady_clock::now();
   load::ProgressLine progress;
@@ -142,7 +142,7 @@ int run(const BenchFlags& flags) {
     std::vector<std::vector<bench::BenchRow>> runs(strategies.size());
     for (std::size_t round = 0; round < rounds && !g_cancel; ++round) {
       for (std::size_t i = 0; i < strategies.size(); ++i) {
-        const std::size_t index = bench::rotated_index(i, round, strategies.size());
+        const std::size_t index = bench::round_order_index(i, round, strategies.size());
         const bench::Strategy& strategy = strategies[index];
         const std::string what = fmt::format("bench [{}/{}] {} · {}{}", ++step, total, scenario.name, strategy.label(),
                                              rounds > 1 ? fmt::format(" (round {})", round + 1) : std::string());
@@ -197,7 +197,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--scenario", flags->scenarios, "run only this scenario (repeatable): steady, oversubscribed, "
                                                   "stalled, long-lived");
   cmd->add_option("--rounds", flags->rounds,
-                  "runs of every strategy, the order rotated each round; the median is reported (default 3, --quick 1)")
+                  "runs of every strategy, the order reversed every other round (ABBA); the median is reported (default 4, --quick 1)")
       ->check(CLI::Range(1, 20));
   cmd->add_option("--serve-arg", flags->serve_args,
                   "extra argument for every herdless serve, repeatable (e.g. --serve-arg=--accept-batch=1)")

@@ -1,4 +1,4 @@
-// Rounds of `herdless bench`: rotation and the median row (see the header).
+// Rounds of `herdless bench`: ABBA order and the median row (see the header).
 #include "herdless/bench/rounds.h"
 
 #include <algorithm>
@@ -14,8 +14,9 @@ double median(std::vector<double> values) {
 
 }  // namespace
 
-std::size_t rotated_index(std::size_t i, std::size_t round, std::size_t count) {
-  return count == 0 ? 0 : (i + round) % count;
+std::size_t round_order_index(std::size_t i, std::size_t round, std::size_t count) {
+  if (count == 0) return 0;
+  return round % 2 == 0 ? i % count : count - 1 - i % count;
 }
 
 std::vector<BenchRow> combine_rounds(const std::vector<std::vector<BenchRow>>& runs) {

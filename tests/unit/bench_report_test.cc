@@ -185,22 +185,27 @@ herdless::bench::BenchRow rate_row(const char* steer, double rate) {
 
 }  // namespace
 
-TEST(BenchRounds, EveryStrategyTakesEveryPositionOnce) {
-  using herdless::bench::rotated_index;
-  for (std::size_t round = 0; round < 5; ++round) {
-    std::vector<int> seen(5, 0);
-    for (std::size_t i = 0; i < 5; ++i) seen[rotated_index(i, round, 5)]++;
-    EXPECT_EQ(seen, std::vector<int>(5, 1)) << "round " << round;
-  }
-  for (std::size_t s = 0; s < 5; ++s) {
-    std::vector<int> position(5, 0);
-    for (std::size_t round = 0; round < 5; ++round) {
-      for (std::size_t i = 0; i < 5; ++i) {
-        if (rotated_index(i, round, 5) == s) position[i]++;
-      }
+TEST(BenchRounds, RoundsAlternateForwardAndReversedSoTheFirstTwoAreAlwaysNeighbours) {
+  using herdless::bench::round_order_index;
+  constexpr std::size_t kCount = 5;
+  std::vector<std::size_t> position_sum(kCount, 0);
+  for (std::size_t round = 0; round < 4; ++round) {
+    std::vector<int> seen(kCount, 0);
+    std::vector<std::size_t> position(kCount, 0);
+    for (std::size_t i = 0; i < kCount; ++i) {
+      const std::size_t s = round_order_index(i, round, kCount);
+      ASSERT_LT(s, kCount);
+      seen[s]++;
+      position[s] = i;
+      position_sum[s] += i;
     }
-    EXPECT_EQ(position, std::vector<int>(5, 1)) << "strategy " << s;
+    EXPECT_EQ(seen, std::vector<int>(kCount, 1)) << "round " << round << " runs every strategy once";
+    EXPECT_EQ(position[0] > position[1] ? position[0] - position[1] : position[1] - position[0], 1u)
+        << "round " << round << ": the first two strategies run next to each other";
+    EXPECT_EQ(position[0], round % 2 == 0 ? 0u : kCount - 1) << "round " << round;
   }
+  // Over every pair of rounds each strategy's mean position is the middle: a drift weighs alike.
+  EXPECT_EQ(position_sum, std::vector<std::size_t>(kCount, 2 * (kCount - 1)));
 }
 
 TEST(BenchRounds, TheMedianRoundIsReportedWithThePairedRatio) {

@@ -1,9 +1,11 @@
-// Rounds of `herdless bench`: every strategy of a scenario runs once per round, the order
-// rotated from round to round (A B C, B C A, ...), so that no strategy always runs first or
-// last (a run leaves TIME_WAIT sockets and a warmer or busier machine to the next). The
-// reported row of a strategy is its median round by rate (a row that was measured, so its
-// figures belong together), with every round's rate and the median of its paired ratio to
-// the first strategy of the same round.
+// Rounds of `herdless bench`: every strategy of a scenario runs once per round, in the listed
+// order in even rounds and reversed in odd ones (A B C, C B A, ...: ABBA), so that a drift of
+// the machine's speed during a pair of rounds weighs the same on every strategy, and the
+// second strategy (least-loaded) always runs next to the first (hash), the pair the paired
+// ratio is about (on a shared VM the rate drifts by 10 % within a minute; rotation put the
+// two up to 20 s apart). The reported row of a strategy is its median round by rate (a row
+// that was measured, so its figures belong together), with every round's rate and the median
+// of its paired ratio to the first strategy of the same round.
 #pragma once
 
 #include <cstddef>
@@ -14,7 +16,7 @@
 namespace herdless::bench {
 
 // The strategy run at position `i` of round `round` (0-based) among `count`.
-std::size_t rotated_index(std::size_t i, std::size_t round, std::size_t count);
+std::size_t round_order_index(std::size_t i, std::size_t round, std::size_t count);
 
 // runs[s][r]: strategy s in round r. One row per strategy, as described above.
 std::vector<BenchRow> combine_rounds(const std::vector<std::vector<BenchRow>>& runs);
