@@ -114,6 +114,27 @@ TEST(SteerLogic, TwoChoicesMoveOnlyWhenTheOtherIsMoreThanTheSlackLessLoaded) {
   EXPECT_EQ(least_loaded(slots, 0, 0).slot, 0u);
 }
 
+// Guards the awake rule: within the slack, the candidate with connections waiting (already
+// woken for them) takes the connection, unless it has been sent more than the lead beyond the
+// other; beyond the slack the less loaded wins whatever waits.
+TEST(SteerLogic, WithinTheSlackTheCandidateWithConnectionsWaitingWinsUpToTheLead) {
+  constexpr uint32_t kSlots = HERDLESS_FULL_SCAN_SLOTS + 2;
+  std::vector<herdless_slot> slots(kSlots, healthy(9));
+  // r1 = 0, r2 = 0: candidates 0 and 1.
+  slots[0] = healthy(1);     // load 1, nothing waiting: asleep in epoll_wait
+  slots[1] = healthy(0, 2);  // load 2, two waiting
+  EXPECT_EQ(least_loaded(slots, 0, 0).slot, 1u) << "more loaded within the slack, but awake";
+  slots[0] = healthy(0, 2);
+  EXPECT_EQ(least_loaded(slots, 0, 0).slot, 0u) << "as many waiting: the first candidate keeps it";
+  slots[0] = healthy(1);
+  slots[1].steered += HERDLESS_AWAKE_LEAD + 1;  // as many waiting, but far more sent in all
+  slots[1].steered_mark = HERDLESS_AWAKE_LEAD + 1;
+  ASSERT_EQ(logic::herdless_pending(&slots[1]), 2u);
+  EXPECT_EQ(least_loaded(slots, 0, 0).slot, 0u) << "beyond the lead: no preference";
+  slots[1] = healthy(0, 1 + HERDLESS_TWO_CHOICE_SLACK + 1);
+  EXPECT_EQ(least_loaded(slots, 0, 0).slot, 0u) << "beyond the slack: the less loaded";
+}
+
 TEST(SteerLogic, EquallyLoadedSlotsGoToTheMostRecentlyFinishedWhateverTheRandomStart) {
   // Slot 0 finished last but holds a connection; of the idle ones, slot 2 finished last.
   const std::vector<herdless_slot> slots = {healthy(1), healthy(0), healthy(0), healthy(0)};
