@@ -86,6 +86,19 @@ Result<load::LoadResult> run_hold(const Scenario& s, const BenchServer& server, 
   return std::move(*result);
 }
 
+// Runs the load on a thread of its own, so the client is a new task for the scheduler in
+// every run. On one long-lived thread the run after a `shared` one (a wake-up of every worker
+// per connection) was 5-15 % slower whatever its strategy, in every round and even after a
+// 1.5 s pause, while separate `herdless load` processes showed nothing of the kind; with a
+// new thread per run the effect is gone (8 ABBA rounds: least-loaded after shared 0.99-1.06x
+// hash, before 0.87-0.91x). Likely cause, not measured: per-task wake-up history such as the
+// count of switches between wakees that wake_wide() reads, halved at most once a second.
+Result<load::LoadResult> run_load_on_new_thread(const load::LoadOptions& options) {
+  std::optional<Result<load::LoadResult>> result;
+  std::thread([&] { result = load::run_load(options); }).join();
+  return std::move(*result);
+}
+
 std::vector<double> replies_per_worker(const load::LoadResult& result, int workers) {
   std::vector<double> shares(static_cast<std::size_t>(workers), 0.0);
   for (const auto& [worker, count] : result.per_worker) {
@@ -145,7 +158,7 @@ BenchRow run_strategy(const Scenario& s, const Strategy& strategy, const RunCont
   std::vector<double> shares;
   Result<load::LoadResult> result = s.kind == Scenario::Kind::hold
                                         ? run_hold(s, **server, options, shares, context)
-                                        : load::run_load(options);
+                                        : run_load_on_new_thread(options);
 
   const auto cpu_after = processes ? total_cpu_seconds(pids) : std::nullopt;
   auto after = (*server)->stats();
