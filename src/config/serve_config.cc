@@ -75,7 +75,10 @@ Result<uint64_t> parse_size(const Setting& s) {
 
 Result<std::chrono::milliseconds> parse_positive_duration(const Setting& s) {
   auto d = parse_duration(s.value);
-  if (!d || d->count() <= 0) return input_error("invalid " + s.key, "'" + s.value + "' (want e.g. 500ms, 60s)");
+  if (!d || d->count() <= 0) {
+    return input_error("invalid " + s.key, "'" + s.value + "' (want e.g. 500ms, 60s" +
+                                               (s.key == "idle-timeout" ? ", or off)" : ")"));
+  }
   return *d;
 }
 
@@ -157,6 +160,8 @@ Result<void> apply(ServeConfig& config, const Setting& s, bool& listen_replaced,
     auto v = parse_size(s);
     if (!v) return std::unexpected(v.error());
     config.http_max_body = *v;
+  } else if (s.key == "idle-timeout" && s.value == "off") {
+    config.idle_timeout = std::chrono::milliseconds::zero();  // protocols whose clients idle for long
   } else if (s.key == "idle-timeout" || s.key == "drain-timeout" || s.key == "stall-threshold" ||
              s.key == "stall-timeout" || s.key == "orphan-timeout") {
     auto d = parse_positive_duration(s);

@@ -126,7 +126,7 @@ Result<void> Worker::start() {
     accept_paused_.poll(now_ns_);
     const auto sweep_every = std::clamp(options_.idle_timeout / 4, std::chrono::milliseconds(10),
                                         std::chrono::milliseconds(1000));
-    if (monotonic_ns() - last_sweep_ns_ >= to_ns(sweep_every)) sweep_idle();
+    if (options_.idle_timeout.count() > 0 && monotonic_ns() - last_sweep_ns_ >= to_ns(sweep_every)) sweep_idle();
   });
   if (!tick) return std::unexpected(tick.error());
   tick_ = std::move(*tick);

@@ -226,6 +226,15 @@ TEST(ServeConfig, AdminOffOrEmptyDisablesIt) {
   EXPECT_FALSE(empty->admin.has_value());
 }
 
+TEST(ServeConfig, IdleTimeoutOffTurnsItOff) {
+  auto off = resolve_serve_config({{"idle-timeout", "5s"}}, {{"idle-timeout", "off"}});
+  ASSERT_TRUE(off.has_value()) << off.error().message();
+  EXPECT_EQ(off->idle_timeout, milliseconds::zero());
+  auto file = resolve_serve_config({{"idle-timeout", "off"}}, {});
+  ASSERT_TRUE(file.has_value()) << file.error().message();
+  EXPECT_EQ(file->idle_timeout, milliseconds::zero());
+}
+
 // --- invalid values ----------------------------------------------------------------------
 
 TEST(ServeConfig, EveryInvalidValueIsAnError) {
@@ -249,7 +258,8 @@ TEST(ServeConfig, EveryInvalidValueIsAnError) {
       {"udp-session-key", "8"},  {"udp-session-key", "0:0"}, {"udp-session-key", "0:33"},
       {"udp-session-key", ":4"}, {"udp-session-key", "1:"},  {"udp-session-key", "-1:4"},
       {"udp-session-key", "65525:8"}, {"udp-session-key", "4294967295:1"}, {"udp-session-key", "0:4x"}, {"udp-max-datagram", "0"},
-      {"udp-max-datagram", "65528"}, {"udp-max-datagram", "64k"},
+      {"udp-max-datagram", "65528"}, {"udp-max-datagram", "64k"}, {"idle-timeout", "Off"},
+      {"drain-timeout", "off"},  {"stall-threshold", "off"},
   };
   for (const Setting& s : bad) {
     SCOPED_TRACE(s.key + " = '" + s.value + "'");

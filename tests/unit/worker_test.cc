@@ -539,6 +539,18 @@ TEST_F(WorkerTest, HugeIdleTimeoutDoesNotCloseConnections) {
   EXPECT_EQ(closed(), 0u);
 }
 
+TEST_F(WorkerTest, IdleTimeoutOffNeverClosesConnections) {
+  Options o;
+  o.idle_timeout = milliseconds::zero();  // --idle-timeout off
+  ASSERT_NO_FATAL_FAILURE(start(o));
+  Fd c = connect_client(port_);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(round_trip(c.get(), "x"), "x");
+  EXPECT_TRUE(stays_quiet(c.get(), 1500ms)) << "the connection was closed";
+  EXPECT_EQ(closed(), 0u);
+  EXPECT_EQ(round_trip(c.get(), "y"), "y");
+}
+
 // --- two workers on one port -------------------------------------------------------------
 
 // Connections waiting in a listening socket's accept queue (TCP_INFO aliases it for listeners).

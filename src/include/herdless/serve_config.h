@@ -33,7 +33,7 @@ struct ServeConfig {
   std::string message = "hello world.";  // escapes expanded; "{worker}" kept for each worker
   std::string http_body = "hello world.";  // --service http: the 200 body; escapes expanded
   uint64_t http_max_body = 1 << 20;        // --service http: larger request bodies get 413
-  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds idle_timeout{60'000};  // --idle-timeout; zero: off
   // --service http: a request line + headers not complete this long after the request began
   // (the accept, or the next request's first byte) closes the connection (nginx's
   // client_header_timeout); separate from idle_timeout, which runs between requests.

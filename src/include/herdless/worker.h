@@ -45,7 +45,7 @@ struct WorkerOptions {
   // the worker counts what it takes from those only.
   bool tcp_steered = false;  // connections (steer other than hash)
   bool udp_steered = false;  // datagrams (udp-steer session)
-  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds idle_timeout{60'000};  // zero: idle connections are never closed
   int max_conns = 100'000;
   std::chrono::milliseconds drain_timeout{10'000};
   WorkerCounters* counters = nullptr;
