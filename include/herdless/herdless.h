@@ -4,6 +4,7 @@
 #include "herdless/connection.h"
 #include "herdless/datagram_service.h"
 #include "herdless/error.h"
+#include "herdless/mailbox.h"
 #include "herdless/server.h"
 #include "herdless/service.h"
 #include "herdless/socket_address.h"

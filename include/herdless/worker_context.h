@@ -1,5 +1,6 @@
 // WorkerContext: what a worker tells the services it runs: which worker it is, the time of its
-// loop, and timers on its loop. Handed to the service factories; valid for the service's life.
+// loop, timers on its loop and a mailbox into it. Handed to the service factories; valid for
+// the service's life.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +8,7 @@
 #include <memory>
 
 #include "herdless/error.h"
+#include "herdless/mailbox.h"
 #include "herdless/timer.h"
 
 namespace herdless {
@@ -22,6 +24,11 @@ class WorkerContext {
   // A timer whose callback runs on this worker's thread. Destroy it before the loop goes
   // (a service's member is fine: a worker destroys its services before its loop).
   virtual Result<std::unique_ptr<Timer>> make_timer(std::function<void()> callback) = 0;
+  // This worker's mailbox: other threads post tasks to it that run on this worker's thread.
+  // The same one for the worker's life; it may outlive the worker (posting then fails). A
+  // task that names a connection must expect it closed by then: keep the Connection* in
+  // your own table, removed in on_close, and look it up in the task.
+  virtual std::shared_ptr<Mailbox> mailbox() = 0;
 };
 
 }  // namespace herdless

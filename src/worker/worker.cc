@@ -59,6 +59,7 @@ Worker::Worker(WorkerOptions options, EventLoop loop)
       accept_paused_(fmt::format("worker {}: accept failed, pausing accepts", options_.index)) {}
 
 Worker::~Worker() {
+  if (mailbox_) mailbox_->close();
   for (TcpConnection* c = idle_.front(); c != nullptr;) {
     TcpConnection* next = c->idle_next;
     delete c;
@@ -160,6 +161,11 @@ Result<void> Worker::start() {
     auto added = loop_.add(options_.channel.get(), EPOLLIN, channel_handler_.get());
     if (!added) return std::unexpected(added.error());
   }
+  auto mailbox = WorkerMailbox::create();
+  if (!mailbox) return std::unexpected(mailbox.error());
+  mailbox_ = std::move(*mailbox);
+  mailbox_handler_ = std::make_unique<CallbackHandler>([this](uint32_t) { mailbox_->run_posted(); });
+  if (auto added = loop_.add(mailbox_->fd(), EPOLLIN, mailbox_handler_.get()); !added) return std::unexpected(added.error());
   heartbeat();
   options_.counters->pid.store(static_cast<int32_t>(::getpid()), std::memory_order_relaxed);
   set_accepting(true);
@@ -199,7 +205,8 @@ int Worker::run() {
     heartbeat();
   }
   mutex_held_ = options_.accept_mutex == nullptr;
-  drain();
+  drain();  // posted tasks still run while connections finish
+  mailbox_->close();
   return 0;
 }
 

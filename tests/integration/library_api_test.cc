@@ -260,6 +260,19 @@ class ProbeService final : public Service {
       state.timer = std::move(*timer);
       state.timer->arm(std::chrono::milliseconds(ms));
       conn.write("ARMED\n");
+    } else if (verb == "POST") {
+      // A thread of the service's own posts n tasks to the worker's mailbox; each answers on
+      // this connection (which the test keeps open until it has read them all).
+      int n = 0;
+      words >> n;
+      std::thread([mailbox = context_.mailbox(), &conn, n, worker = context_.worker()] {
+        const pid_t poster = ::gettid();
+        for (int i = 0; i < n; ++i) {
+          mailbox->post([&conn, i, poster, worker] {
+            conn.write(fmt::format("POSTED {} worker={} tid={} from={}\n", i, worker, ::gettid(), poster));
+          });
+        }
+      }).detach();
     } else if (verb == "TICKS") {
       conn.write(fmt::format("{}\n", ticks_));
     } else if (verb == "PERIODIC") {
@@ -636,10 +649,12 @@ TEST(LibraryApi, PerConnectionStateSurvivesOneByteReadsOfInterleavedConnections)
   }
   EXPECT_EQ(a->line(), "42");
   EXPECT_EQ(b->line(), "1234");
-  // The bytes did arrive in many on_data calls (else this test proves nothing).
+  // The bytes did arrive in several on_data calls (else this test proves nothing). Not one per
+  // byte: on a loaded machine the worker may run once for a few 2 ms-spaced bytes (seen: 6 of
+  // 16 with a compile beside the tests), so the floor is 3, enough for a request split twice.
   const auto calls = a->ask("CALLS\n");
   ASSERT_TRUE(calls);
-  EXPECT_GE(std::atoi(calls->c_str()), 8) << "on_data calls for " << ra.size() + 6 << " bytes sent one at a time";
+  EXPECT_GE(std::atoi(calls->c_str()), 3) << "on_data calls for " << ra.size() + 6 << " bytes sent one at a time";
   // A length-framed blob in 1-3 byte pieces, its header split too; then two requests in one send.
   std::string blob;
   for (int i = 0; i < 200; ++i) blob.push_back(static_cast<char>('a' + (i * 7) % 26));
@@ -1125,6 +1140,41 @@ TEST(LibraryApi, TimersFireOnTheWorkersThreadAndDieWithTheirConnection) {
   ASSERT_EQ(c->ask("LATE 50\n"), "ARMED");
   EXPECT_EQ(journal.wait("late-timer-fired", 1, 2s).size(), 1u);
   EXPECT_EQ(server.stop(), std::optional<int>(0)) << server.log();
+}
+
+// Tasks posted from a thread of the service's own run on the worker's thread, in order, in
+// process and in thread mode.
+TEST(LibraryApi, TasksPostedFromAnotherThreadRunOnTheWorkersThreadInOrder) {
+  for (const char* mode : {"process", "thread"}) {
+    SCOPED_TRACE(mode);
+    Journal journal;
+    LibraryServer server(options(2, {{"mode", mode}}), probe_factory(journal));
+    ASSERT_TRUE(server.wait_ready()) << server.log();
+    auto c = LineClient::open(server.listener());
+    ASSERT_TRUE(c);
+    const auto who = c->ask("WHO\n");
+    ASSERT_TRUE(who);
+    std::vector<std::string> posted;
+    auto first = c->ask("POST 3\n");
+    ASSERT_TRUE(first);
+    posted.push_back(*first);
+    for (int i = 1; i < 3; ++i) {
+      auto next = c->line();
+      ASSERT_TRUE(next) << "task " << i << " did not answer";
+      posted.push_back(*next);
+    }
+    for (int i = 0; i < 3; ++i) {
+      const std::string& line = posted[static_cast<size_t>(i)];
+      EXPECT_TRUE(line.starts_with(fmt::format("POSTED {} ", i))) << line;
+      EXPECT_EQ(field(line, "worker"), field(*who, "worker")) << line;
+      EXPECT_EQ(field(line, "tid"), field(*who, "tid")) << "ran on the worker's thread: " << line;
+      EXPECT_NE(field(line, "from"), field(*who, "tid")) << "posted from another thread: " << line;
+      EXPECT_FALSE(field(line, "from").empty()) << line;
+    }
+    EXPECT_EQ(c->ask("SUM 1 2\n"), "3") << "the connection serves on";
+    c.reset();
+    EXPECT_EQ(server.stop(), std::optional<int>(0)) << server.log();
+  }
 }
 
 // ---- (g) Bad input: an Error from run(), nothing started, nothing left. ----

@@ -25,6 +25,7 @@
 #include "herdless/worker_context.h"
 #include "herdless/loop_timer.h"
 #include "herdless/worker_counters.h"
+#include "herdless/worker_mailbox.h"
 #include "steer_shared.h"
 
 namespace herdless {
@@ -80,6 +81,7 @@ class Worker final : public ConnectionOwner, public WorkerContext {
   int workers() const override { return options_.workers; }
   int64_t now_ns() const override;
   Result<std::unique_ptr<Timer>> make_timer(std::function<void()> callback) override;
+  std::shared_ptr<Mailbox> mailbox() override { return mailbox_; }
 
  private:
   class Acceptor;
@@ -122,6 +124,8 @@ class Worker final : public ConnectionOwner, public WorkerContext {
   Fd signal_fd_;
   std::unique_ptr<CallbackHandler> signal_handler_;
   std::unique_ptr<CallbackHandler> channel_handler_;
+  std::shared_ptr<WorkerMailbox> mailbox_;  // closed once the drain is over
+  std::unique_ptr<CallbackHandler> mailbox_handler_;
 
   ConnectionList<&TcpConnection::idle_prev, &TcpConnection::idle_next> idle_;  // least recently active first
   std::vector<TcpConnection*> closed_;  // freed after each batch
