@@ -41,6 +41,13 @@ class Service {
   // The worker's housekeeping tick, about every 20 ms, with the monotonic time in ns: for the
   // service's own deadlines (timers from WorkerContext serve the same purpose one by one).
   virtual void on_tick(int64_t /*now_ns*/) {}
+  // The worker has begun to drain (a reload replaced it, or the server is stopping): it has
+  // taken what waited in its queue (those connections were opened first) and accepts nothing
+  // more; its open connections have until --drain-timeout to finish, then they are closed.
+  // Called once. By default nothing: request/response connections end by themselves; a
+  // protocol whose connections stay open (subscriptions, streams) should tell its clients and
+  // finish() them here.
+  virtual void on_drain() {}
 };
 
 // Makes the Service of one worker. Called in that worker (its process, or its thread in

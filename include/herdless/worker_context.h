@@ -25,10 +25,12 @@ class WorkerContext {
   // (a service's member is fine: a worker destroys its services before its loop).
   virtual Result<std::unique_ptr<Timer>> make_timer(std::function<void()> callback) = 0;
   // This worker's mailbox: other threads post tasks to it that run on this worker's thread.
-  // The same one for the worker's life; it may outlive the worker (posting then fails). A
-  // task that names a connection must expect it closed by then: keep the Connection* in
-  // your own table, removed in on_close, and look it up in the task.
-  virtual std::shared_ptr<Mailbox> mailbox() = 0;
+  // Made at the first call (it takes a descriptor, an eventfd), which must come from this
+  // worker's thread (the factory or a callback); then the same one for the worker's life. It
+  // may outlive the worker (posting then fails). A task that names a connection must expect
+  // it closed by then: keep the Connection* in your own table, removed in on_close, and look
+  // it up in the task.
+  virtual Result<std::shared_ptr<Mailbox>> mailbox() = 0;
 };
 
 }  // namespace herdless

@@ -110,6 +110,19 @@ Result<void> Worker::make_services() {
 
 int64_t Worker::now_ns() const { return monotonic_ns(); }
 
+Result<std::shared_ptr<Mailbox>> Worker::mailbox() {
+  // Made on demand: a worker whose services never ask (the built-in ones) spends no descriptor.
+  if (!mailbox_) {
+    auto made = WorkerMailbox::create();
+    if (!made) return std::unexpected(made.error());
+    auto handler = std::make_unique<CallbackHandler>([this](uint32_t) { mailbox_->run_posted(); });
+    if (auto added = loop_.add((*made)->fd(), EPOLLIN, handler.get()); !added) return std::unexpected(added.error());
+    mailbox_ = std::move(*made);
+    mailbox_handler_ = std::move(handler);
+  }
+  return std::shared_ptr<Mailbox>(mailbox_);
+}
+
 Result<std::unique_ptr<Timer>> Worker::make_timer(std::function<void()> callback) {
   auto timer = LoopTimer::create(loop_, std::move(callback));
   if (!timer) return std::unexpected(timer.error());
@@ -161,11 +174,6 @@ Result<void> Worker::start() {
     auto added = loop_.add(options_.channel.get(), EPOLLIN, channel_handler_.get());
     if (!added) return std::unexpected(added.error());
   }
-  auto mailbox = WorkerMailbox::create();
-  if (!mailbox) return std::unexpected(mailbox.error());
-  mailbox_ = std::move(*mailbox);
-  mailbox_handler_ = std::make_unique<CallbackHandler>([this](uint32_t) { mailbox_->run_posted(); });
-  if (auto added = loop_.add(mailbox_->fd(), EPOLLIN, mailbox_handler_.get()); !added) return std::unexpected(added.error());
   heartbeat();
   options_.counters->pid.store(static_cast<int32_t>(::getpid()), std::memory_order_relaxed);
   set_accepting(true);
@@ -206,7 +214,7 @@ int Worker::run() {
   }
   mutex_held_ = options_.accept_mutex == nullptr;
   drain();  // posted tasks still run while connections finish
-  mailbox_->close();
+  if (mailbox_) mailbox_->close();
   return 0;
 }
 
@@ -432,6 +440,7 @@ void Worker::drain() {
   }
   set_accepting(false);
   acceptors_.clear();
+  if (service_) service_->on_drain();
   const int64_t deadline = monotonic_ns() + to_ns(options_.drain_timeout);
   while (active_ > 0) {
     const int64_t left_ms = (deadline - monotonic_ns()) / 1'000'000;

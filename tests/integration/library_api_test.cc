@@ -184,6 +184,7 @@ class ProbeService final : public Service {
   }
 
   void on_close(Connection& conn) override {
+    drain_watch_.erase(&conn);
     auto* state = conn.state_as<ProbeState>();
     if (state == nullptr) {
       journal_append(journal_, "error close-without-state inst=" + instance_);
@@ -196,6 +197,16 @@ class ProbeService final : public Service {
   }
 
   void on_tick(int64_t) override { ++ticks_; }
+
+  // Connections that asked for it hear of the drain and are finished; the others serve on.
+  void on_drain() override {
+    journal_append(journal_, fmt::format("drain worker={} inst={} watched={} pid={}", context_.worker(), instance_,
+                                         drain_watch_.size(), ::getpid()));
+    for (Connection* conn : std::set<Connection*>(drain_watch_)) {
+      conn->write("DRAINING\n");
+      conn->finish();
+    }
+  }
 
  private:
   void process(Connection& conn, ProbeState& state) {
@@ -265,7 +276,12 @@ class ProbeService final : public Service {
       // this connection (which the test keeps open until it has read them all).
       int n = 0;
       words >> n;
-      std::thread([mailbox = context_.mailbox(), &conn, n, worker = context_.worker()] {
+      auto mailbox = context_.mailbox();
+      if (!mailbox) {
+        conn.write("ERROR " + mailbox.error().message() + "\n");
+        return;
+      }
+      std::thread([mailbox = *mailbox, &conn, n, worker = context_.worker()] {
         const pid_t poster = ::gettid();
         for (int i = 0; i < n; ++i) {
           mailbox->post([&conn, i, poster, worker] {
@@ -273,6 +289,9 @@ class ProbeService final : public Service {
           });
         }
       }).detach();
+    } else if (verb == "NOTIFY-DRAIN") {
+      drain_watch_.insert(&conn);
+      conn.write("OK\n");
     } else if (verb == "TICKS") {
       conn.write(fmt::format("{}\n", ticks_));
     } else if (verb == "PERIODIC") {
@@ -300,6 +319,7 @@ class ProbeService final : public Service {
   std::unique_ptr<Timer> periodic_timer_;
   int periodic_ = 0;
   int ticks_ = 0;
+  std::set<Connection*> drain_watch_;  // told of the drain (NOTIFY-DRAIN), until on_close
 };
 
 // Datagrams "KIND:TEXT": copy (a reply built in a temporary, sent with send() and then
@@ -1175,6 +1195,41 @@ TEST(LibraryApi, TasksPostedFromAnotherThreadRunOnTheWorkersThreadInOrder) {
     c.reset();
     EXPECT_EQ(server.stop(), std::optional<int>(0)) << server.log();
   }
+}
+
+// on_drain: once per old service on a reload, after which the connections it finishes end and
+// the others keep being served by the old service until they end.
+TEST(LibraryApi, OnDrainIsCalledOnceWhenAReloadRetiresTheWorker) {
+  Journal journal;
+  LibraryServer server(options(1, {{"drain-timeout", "5s"}}), probe_factory(journal));
+  ASSERT_TRUE(server.wait_ready()) << server.log();
+  const auto first = factory_calls(journal.wait("factory", 1));
+  ASSERT_EQ(first.size(), 1u) << server.log();
+  auto watching = LineClient::open(server.listener());
+  auto other = LineClient::open(server.listener());
+  ASSERT_TRUE(watching && other);
+  ASSERT_EQ(watching->ask("NOTIFY-DRAIN\n"), "OK");
+  const auto who = other->ask("WHO\n");
+  ASSERT_TRUE(who);
+  EXPECT_TRUE(journal.lines("drain").empty()) << "no drain before the reload";
+
+  server.signal(SIGHUP);
+  EXPECT_EQ(watching->line(), "DRAINING");
+  EXPECT_EQ(watching->line(), std::nullopt) << "finished after the notice";
+  const auto drains = journal.wait("drain", 1, 5s);
+  ASSERT_EQ(drains.size(), 1u) << server.log();
+  EXPECT_EQ(field(drains[0], "inst"), field(*who, "inst")) << "the old service is told";
+  EXPECT_EQ(field(drains[0], "watched"), "1");
+  // The connection that did not ask is still served by the old service, on its drain time.
+  const auto still = other->ask("WHO\n");
+  ASSERT_TRUE(still);
+  EXPECT_EQ(field(*still, "inst"), field(*who, "inst"));
+  other.reset();
+  EXPECT_EQ(server.stop(), std::optional<int>(0)) << server.log();
+  // The new service was drained by the stop: two drains in all, each service once.
+  const auto all = journal.wait("drain", 2, 5s);
+  ASSERT_EQ(all.size(), 2u) << server.log();
+  EXPECT_NE(field(all[1], "inst"), field(all[0], "inst"));
 }
 
 // ---- (g) Bad input: an Error from run(), nothing started, nothing left. ----

@@ -81,7 +81,7 @@ class Worker final : public ConnectionOwner, public WorkerContext {
   int workers() const override { return options_.workers; }
   int64_t now_ns() const override;
   Result<std::unique_ptr<Timer>> make_timer(std::function<void()> callback) override;
-  std::shared_ptr<Mailbox> mailbox() override { return mailbox_; }
+  Result<std::shared_ptr<Mailbox>> mailbox() override;
 
  private:
   class Acceptor;
@@ -124,7 +124,7 @@ class Worker final : public ConnectionOwner, public WorkerContext {
   Fd signal_fd_;
   std::unique_ptr<CallbackHandler> signal_handler_;
   std::unique_ptr<CallbackHandler> channel_handler_;
-  std::shared_ptr<WorkerMailbox> mailbox_;  // closed once the drain is over
+  std::shared_ptr<WorkerMailbox> mailbox_;  // made by the first mailbox(); closed once the drain is over
   std::unique_ptr<CallbackHandler> mailbox_handler_;
 
   ConnectionList<&TcpConnection::idle_prev, &TcpConnection::idle_next> idle_;  // least recently active first
