@@ -1,4 +1,5 @@
-// Worker: accept loop, connection bookkeeping, limits, heartbeat and drain.
+// Worker: start, loop, accepts, datagrams, limits, idle sweep and drain (its steering state in
+// worker_steering.cc, its connections' callbacks in worker_connections.cc).
 #include "herdless/worker.h"
 
 #include "herdless/fd_passing.h"
@@ -218,38 +219,6 @@ int Worker::run() {
   return 0;
 }
 
-void Worker::heartbeat() {
-  now_ns_ = monotonic_ns();
-  options_.counters->heartbeat_ns.store(now_ns_, std::memory_order_relaxed);
-  if (options_.steer_slot != nullptr) {
-    __atomic_store_n(&options_.steer_slot->heartbeat_ns, static_cast<uint64_t>(now_ns_), __ATOMIC_RELAXED);
-    // Nothing known to wait: an idle worker is keeping up, so its accept progress is now.
-    if (queue_empty_) __atomic_store_n(&options_.steer_slot->progress_ns, static_cast<uint64_t>(now_ns_), __ATOMIC_RELAXED);
-  }
-}
-
-void Worker::publish_accepted(uint64_t count, bool progress) {
-  herdless_slot* slot = options_.steer_slot;
-  if (slot == nullptr) return;
-  __atomic_store_n(&slot->accepted_since, slot->accepted_since + count, __ATOMIC_RELAXED);
-  if (progress) __atomic_store_n(&slot->progress_ns, static_cast<uint64_t>(now_ns_), __ATOMIC_RELAXED);
-}
-
-void Worker::publish_queue_empty() {
-  herdless_slot* slot = options_.steer_slot;
-  if (slot == nullptr) return;
-  // Everything steered here so far has been accepted: restart the pending count from now.
-  const uint64_t steered = __atomic_load_n(&slot->steered, __ATOMIC_RELAXED);
-  __atomic_store_n(&slot->steered_mark, steered, __ATOMIC_RELAXED);
-  __atomic_store_n(&slot->accepted_since, uint64_t{0}, __ATOMIC_RELAXED);
-  __atomic_store_n(&slot->progress_ns, static_cast<uint64_t>(now_ns_), __ATOMIC_RELAXED);
-}
-
-void Worker::publish_active() {
-  if (options_.steer_slot == nullptr) return;
-  __atomic_store_n(&options_.steer_slot->active, static_cast<uint32_t>(active_), __ATOMIC_RELAXED);
-}
-
 void Worker::accept_from(Acceptor& acceptor, int budget) {
   WorkerCounters& counters = *options_.counters;
   note_queue(acceptor, false);  // until accept4 says EAGAIN
@@ -385,49 +354,12 @@ void Worker::sync_listeners() {
   }
 }
 
-void Worker::on_data(TcpConnection& conn, std::string_view data) { service_->on_data(conn, data); }
-
-void Worker::on_peer_closed(TcpConnection& conn) { service_->on_peer_closed(conn); }
-
-void Worker::on_activity(TcpConnection& conn) {
-  if (idle_.is_back(conn)) return;
-  idle_.remove(conn);
-  idle_.push_back(conn);
-}
-
-void Worker::on_closed(TcpConnection& conn, bool error) {
-  service_->on_close(conn);
-  WorkerCounters& counters = *options_.counters;
-  if (error) counters.errors.fetch_add(1, std::memory_order_relaxed);
-  counters.closed.fetch_add(1, std::memory_order_relaxed);
-  counters.active.fetch_sub(1, std::memory_order_relaxed);
-  --active_;
-  publish_active();
-  idle_.remove(conn);
-  lingering_.remove(conn);
-  closed_.push_back(&conn);
-  if (!accepting_ && !out_of_fds_ && !loop_.stopping() && active_ < options_.max_conns) set_accepting(true);
-}
-
 void Worker::sweep_idle() {
   last_sweep_ns_ = monotonic_ns();
   const int64_t limit_ns = to_ns(options_.idle_timeout);
   while (idle_.front() != nullptr && last_sweep_ns_ - idle_.front()->last_active_ns() >= limit_ns) {
     idle_.front()->close();  // unlinks itself through on_closed()
   }
-}
-
-void Worker::sweep_lingering() {
-  while (TcpConnection* oldest = lingering_.front()) {
-    if (now_ns_ < oldest->linger_deadline_ns()) return;
-    oldest->close();                                    // unlinks itself through on_closed()
-    if (lingering_.front() == oldest) lingering_.remove(*oldest);  // (already closed: never stuck)
-  }
-}
-
-void Worker::free_closed() {
-  for (TcpConnection* conn : closed_) delete conn;
-  closed_.clear();
 }
 
 void Worker::drain() {
